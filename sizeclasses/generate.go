@@ -1,0 +1,3 @@
+package sizeclasses
+
+//go:generate go run mkclasses.go -o table.go
