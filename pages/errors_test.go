@@ -1,0 +1,243 @@
+package pages
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// snapshot is everything observable about a small allocator.
+type snapshot struct {
+	States []State
+	Stats  Stats
+	Hint   uint
+}
+
+func snap(a *Allocator) snapshot { return snapshot{states(a), a.Stats(), a.hint} }
+
+// errorFixture: 4 chunks, chunks 0-1 grown; pages [0, 10) in use, [10,
+// 20) free, [20, 30) in use, the rest of chunks 0-1 free and scavenged.
+func errorFixture(t *testing.T) *Allocator {
+	a := newTest(t, 4)
+	mustGrow(t, a, 0, 2)
+	if _, err := a.AllocRange(pg(0), 30); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Free(pg(10), 10); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// expectError runs op on the fixture and checks it fails with want and
+// leaves every page, count and the hint unchanged.
+func expectError(t *testing.T, want error, op func(a *Allocator) error) {
+	t.Helper()
+	a := errorFixture(t)
+	before := snap(a)
+	if err := op(a); !errors.Is(err, want) {
+		t.Fatalf("error %v, want %v", err, want)
+	}
+	if d := cmp.Diff(before, snap(a)); d != "" {
+		t.Fatalf("state changed (-before +after):\n%s", d)
+	}
+	mustInvariants(t, a)
+}
+
+func allocErr(n uintptr) func(*Allocator) error {
+	return func(a *Allocator) error { _, _, err := a.Alloc(n); return err }
+}
+
+func TestErrAllocZeroPages(t *testing.T) { expectError(t, ErrInvalidRange, allocErr(0)) }
+
+func TestErrAllocNegativePages(t *testing.T) {
+	n := -1
+	expectError(t, ErrInvalidRange, allocErr(uintptr(n)))
+}
+
+func TestErrAllocMoreThanReservation(t *testing.T) {
+	expectError(t, ErrInvalidRange, allocErr(4*ChunkPages+1))
+}
+
+func TestErrAllocNoSpace(t *testing.T) {
+	expectError(t, ErrNoSpace, allocErr(2*ChunkPages)) // grown but fragmented
+}
+
+func TestErrAllocNoSpaceUngrown(t *testing.T) {
+	expectError(t, ErrNoSpace, allocErr(3*ChunkPages)) // more than grown, within reservation
+}
+
+func TestErrAllocRangeZeroPages(t *testing.T) {
+	expectError(t, ErrInvalidRange, func(a *Allocator) error { _, err := a.AllocRange(pg(12), 0); return err })
+}
+
+func TestErrAllocRangeMisaligned(t *testing.T) {
+	expectError(t, ErrInvalidRange, func(a *Allocator) error { _, err := a.AllocRange(pg(12)+1, 1); return err })
+}
+
+func TestErrAllocRangeBelowReservation(t *testing.T) {
+	expectError(t, ErrInvalidRange, func(a *Allocator) error { _, err := a.AllocRange(testBase-PageSize, 2); return err })
+}
+
+func TestErrAllocRangeBeyondReservation(t *testing.T) {
+	expectError(t, ErrInvalidRange, func(a *Allocator) error { _, err := a.AllocRange(pg(4*ChunkPages-1), 2); return err })
+}
+
+func TestErrAllocRangeHugeLength(t *testing.T) {
+	n := -2
+	expectError(t, ErrInvalidRange, func(a *Allocator) error { _, err := a.AllocRange(pg(12), uintptr(n)); return err })
+}
+
+func TestErrAllocRangeNotFree(t *testing.T) {
+	expectError(t, ErrAlreadyInUse, func(a *Allocator) error { _, err := a.AllocRange(pg(15), 10); return err })
+}
+
+func TestErrAllocRangeNotGrown(t *testing.T) {
+	expectError(t, ErrAlreadyInUse, func(a *Allocator) error { _, err := a.AllocRange(pg(2*ChunkPages-1), 2); return err })
+}
+
+func TestErrFreeZeroPages(t *testing.T) {
+	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Free(pg(0), 0) })
+}
+
+func TestErrFreeMisaligned(t *testing.T) {
+	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Free(pg(0)+8, 1) })
+}
+
+func TestErrFreeBeyondReservation(t *testing.T) {
+	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Free(pg(4*ChunkPages), 1) })
+}
+
+func TestErrFreeFree(t *testing.T) {
+	expectError(t, ErrNotAllocated, func(a *Allocator) error { return a.Free(pg(10), 1) })
+}
+
+func TestErrFreePartlyAllocated(t *testing.T) {
+	expectError(t, ErrNotAllocated, func(a *Allocator) error { return a.Free(pg(5), 10) })
+}
+
+func TestErrFreeNotGrown(t *testing.T) {
+	expectError(t, ErrNotAllocated, func(a *Allocator) error { return a.Free(pg(3*ChunkPages), 1) })
+}
+
+func TestErrFreeScavengedNotAllocated(t *testing.T) {
+	expectError(t, ErrNotAllocated, func(a *Allocator) error { return a.FreeScavenged(pg(25), 10) })
+}
+
+func TestErrGrowTwice(t *testing.T) {
+	expectError(t, ErrAlreadyGrown, func(a *Allocator) error { return a.Grow(pg(0), ChunkPages) })
+}
+
+func TestErrGrowOverlapping(t *testing.T) {
+	expectError(t, ErrAlreadyGrown, func(a *Allocator) error { return a.Grow(pg(ChunkPages), 2*ChunkPages) })
+}
+
+func TestErrGrowMisaligned(t *testing.T) {
+	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Grow(pg(2*ChunkPages+1), ChunkPages) })
+}
+
+func TestErrGrowPartialChunk(t *testing.T) {
+	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Grow(pg(2*ChunkPages), ChunkPages/2) })
+}
+
+func TestErrGrowBeyondReservation(t *testing.T) {
+	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Grow(pg(3*ChunkPages), 2*ChunkPages) })
+}
+
+func TestErrGrowZero(t *testing.T) {
+	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Grow(pg(2*ChunkPages), 0) })
+}
+
+func TestErrAllocCacheNotEmpty(t *testing.T) {
+	expectError(t, ErrInvalidRange, func(a *Allocator) error {
+		c := Cache{Base: pg(64), FreeBits: 1}
+		return a.AllocCache(&c)
+	})
+}
+
+func TestErrAllocCacheNoSpace(t *testing.T) {
+	a := newTest(t, 1)
+	var c Cache
+	if err := a.AllocCache(&c); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("AllocCache on an ungrown heap: %v", err)
+	}
+	mustGrow(t, a, 0, 1)
+	mustAlloc(t, a, ChunkPages)
+	if err := a.AllocCache(&c); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("AllocCache on a full heap: %v", err)
+	}
+}
+
+func TestErrScavengeCandidateBadAlign(t *testing.T) {
+	for _, tt := range []struct{ max, align uintptr }{{8, 0}, {8, 3}, {2048, 1024}, {4, 8}} {
+		expectError(t, errNone, func(a *Allocator) error {
+			if _, _, ok := a.ScavengeCandidate(tt.max, tt.align); ok {
+				t.Errorf("ScavengeCandidate(%d, %d) succeeded", tt.max, tt.align)
+			}
+			return errNone
+		})
+	}
+}
+
+var errNone = errors.New("no error")
+
+func TestErrFlushCacheForeign(t *testing.T) {
+	a := errorFixture(t)
+	defer func() {
+		if r := recover(); r == nil {
+			t.Error("FlushCache of pages the allocator has free did not panic")
+		}
+	}()
+	c := Cache{Base: pg(0), FreeBits: 1 << 12} // page 12 is free, not cached
+	a.FlushCache(&c)
+}
+
+func TestErrNew(t *testing.T) {
+	for _, tt := range []struct{ base, size uintptr }{
+		{0, ChunkBytes},
+		{testBase, 0},
+		{testBase + PageSize, ChunkBytes},
+		{testBase, ChunkBytes + PageSize},
+		{^uintptr(0) &^ (ChunkBytes - 1), 2 * ChunkBytes},
+	} {
+		if _, err := New(tt.base, tt.size); !errors.Is(err, ErrInvalidRange) {
+			t.Errorf("New(%#x, %#x) = %v", tt.base, tt.size, err)
+		}
+	}
+}
+
+func TestErrClosed(t *testing.T) {
+	a, err := New(testBase, ChunkBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Grow(testBase, ChunkPages); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, _, err := a.Alloc(1); !errors.Is(err, ErrClosed) {
+		t.Errorf("Alloc: %v", err)
+	}
+	if err := a.Free(testBase, 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("Free: %v", err)
+	}
+	if err := a.Grow(testBase, ChunkPages); !errors.Is(err, ErrClosed) {
+		t.Errorf("Grow: %v", err)
+	}
+	var c Cache
+	if err := a.AllocCache(&c); !errors.Is(err, ErrClosed) {
+		t.Errorf("AllocCache: %v", err)
+	}
+	if a.State(testBase) != NotGrown || a.Stats() != (Stats{}) {
+		t.Error("closed allocator reports pages")
+	}
+	if _, _, ok := a.ScavengeCandidate(8, 1); ok {
+		t.Error("ScavengeCandidate on a closed allocator")
+	}
+}
