@@ -1,0 +1,53 @@
+// Package spans holds span metadata for offheap: who owns each run of heap
+// pages, how a small-object span is divided into slots, and which slots are
+// handed out.
+//
+// # Records live off the Go heap
+//
+// A span record is a fixed header followed by one state byte per object
+// slot. Records are carved from an anonymous mapping reserved when the Table
+// is made (PROT_READ|PROT_WRITE, MAP_NORESERVE: untouched pages cost no
+// memory) and are named by a 32-bit ID, their offset in that mapping in
+// 64-byte units. Nothing in a record is a Go pointer, and the page → span
+// table is a flat array of IDs in another such mapping, so the Go garbage
+// collector never scans memory that grows with the off-heap heap.
+//
+// Records come in size buckets by slot count (a multiple of 64 slots), each
+// bucket with its own free list, so a span of 8-byte objects (1024 slots)
+// and a large-object span (no slots) do not pay for the same record.
+//
+// # Slot state bytes and the freed bitmap
+//
+// Each slot has a state byte: SlotFree, SlotAllocated, or SlotPad (slots
+// past the span's object count, never handed out). Only the span's current
+// owner writes state bytes: the Cache that holds it, the goroutine moving it
+// between owners, or the holder of its size class's central lock while it is
+// unowned. A goroutine freeing an object it was handed only reads that
+// object's own byte: the hand-off of the pointer from the allocating
+// goroutine orders the owner's write before that read, and bytes are
+// separate memory locations, so the owner may write other slots' bytes at
+// the same time without a data race.
+//
+// A free by a goroutine that does not own the span sets the slot's bit in
+// the span's freed bitmap with an atomic OR. The bit is the arbiter between
+// concurrent frees (the second sees it set: a double free) and the message
+// to the owner, who collects freed bits with an atomic swap when it runs out
+// of slots and only then marks the slots free.
+//
+// # Publication
+//
+// A span becomes visible to lookups only when its state is set to InUse or
+// Large with an atomic store, after the page → span table entries are
+// written; Lookup loads the table entry and then the state with atomic
+// loads. Gen changes every time a record is reused, so a goroutine that
+// dropped all locks can tell whether a record still describes the span it
+// saw.
+//
+// # Locking
+//
+// Table's record pool has its own mutex (taken once per span, never on the
+// object path). The page → span table is written by the goroutine that owns
+// the span being published or unpublished and read with atomic loads by
+// anyone. List is not locked: the caller holds the lock of the size class
+// the list belongs to.
+package spans

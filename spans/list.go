@@ -1,0 +1,66 @@
+package spans
+
+// List is a doubly linked list of spans threaded through Span.Next/Prev,
+// tagged with its kind (ListPartial or ListFull) so a span knows which list
+// holds it. Not locked: the caller holds the owning size class's lock.
+type List struct {
+	head ID
+	n    int
+	kind uint8
+}
+
+// NewList returns an empty list of the given kind.
+func NewList(kind uint8) List { return List{kind: kind} }
+
+// Len returns the number of spans on the list.
+func (l *List) Len() int { return l.n }
+
+// Push puts s at the front.
+func (l *List) Push(t *Table, s *Span) {
+	if s.List != ListNone {
+		panic("spans: Push of a listed " + s.Describe())
+	}
+	s.Prev, s.Next = 0, l.head
+	if l.head != 0 {
+		t.Span(l.head).Prev = s.id
+	}
+	l.head = s.id
+	s.List = l.kind
+	l.n++
+}
+
+// Remove takes s off the list.
+func (l *List) Remove(t *Table, s *Span) {
+	if s.List != l.kind {
+		panic("spans: Remove from the wrong list of " + s.Describe())
+	}
+	if s.Prev != 0 {
+		t.Span(s.Prev).Next = s.Next
+	} else {
+		l.head = s.Next
+	}
+	if s.Next != 0 {
+		t.Span(s.Next).Prev = s.Prev
+	}
+	s.Next, s.Prev, s.List = 0, 0, ListNone
+	l.n--
+}
+
+// Pop removes and returns the front span, or nil.
+func (l *List) Pop(t *Table) *Span {
+	if l.head == 0 {
+		return nil
+	}
+	s := t.Span(l.head)
+	l.Remove(t, s)
+	return s
+}
+
+// Each calls f for every span on the list (for Verify and stats).
+func (l *List) Each(t *Table, f func(*Span)) {
+	for id := l.head; id != 0; {
+		s := t.Span(id)
+		id = s.Next
+		f(s)
+	}
+}

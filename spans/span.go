@@ -1,0 +1,211 @@
+package spans
+
+import (
+	"fmt"
+	"math/bits"
+	"sync/atomic"
+	"unsafe"
+)
+
+// ID names a span record; 0 is no span.
+type ID uint32
+
+// State of a span record. Only InUse and Large spans are visible to Lookup.
+type State uint32
+
+const (
+	StateDead   State = iota // span being torn down, record not yet released
+	StateInit                // taken, being initialised, not yet published
+	StateInUse               // small-object span, published
+	StateLarge               // one large object, published
+	StateManual              // memory managed by its holder (a region), published
+
+	statePooled // on the record pool's free list
+)
+
+func (s State) String() string {
+	switch s {
+	case StateDead:
+		return "dead"
+	case StateInit:
+		return "init"
+	case StateInUse:
+		return "in-use"
+	case StateLarge:
+		return "large"
+	case StateManual:
+		return "manual"
+	case statePooled:
+		return "pooled"
+	}
+	return fmt.Sprintf("state(%d)", uint32(s))
+}
+
+// Slot state bytes.
+const (
+	SlotFree      = 0
+	SlotAllocated = 1
+	SlotPad       = 2 // past NElems; never handed out
+)
+
+// Owner values other than a cache's ID.
+const (
+	OwnerCentral = 0          // unowned: the class's central lock guards it
+	OwnerTransit = ^uint32(0) // moving between owners; the mover guards it
+)
+
+// MaxSlots is the most objects a span holds (the size-class table's bound).
+const MaxSlots = 1024
+
+// freedWords is the length of the freed bitmap.
+const freedWords = MaxSlots / 64
+
+// Which central list a span is on. Guarded by the class lock.
+const (
+	ListNone    = 0
+	ListPartial = 1
+	ListFull    = 2
+)
+
+// Span is a span record's header. It lives in off-heap memory owned by a
+// Table; never copy it. Field comments say who may write each field.
+type Span struct {
+	freed [freedWords]atomic.Uint64 // remote frees not yet collected; any goroutine ORs, owner swaps
+	state atomic.Uint32             // State; written by the span's allocator / freer
+	owner atomic.Uint32             // OwnerCentral, OwnerTransit or a cache ID
+	gen   atomic.Uint32             // bumped on every reuse of the record
+
+	Base      uintptr // first byte; set before publication, then immutable
+	NPages    uint32  // heap pages; immutable while published
+	ElemSize  uint32  // object size; immutable while published
+	NElems    uint32  // objects; immutable while published
+	Class     uint8   // size class, 0 for a large object; immutable while published
+	List      uint8   // ListNone/Partial/Full; class lock
+	bucket    uint8   // record size bucket; record pool lock
+	_         uint8
+	Allocated uint32 // allocated slots while unowned; class lock
+	Next      ID     // central list link; class lock
+	Prev      ID     // central list link; class lock
+	id        ID     // this record's ID
+	nslots    uint32 // state bytes after the header (multiple of 64)
+}
+
+// headerSize is the record header rounded to a cache line.
+const headerSize = (unsafe.Sizeof(Span{}) + 63) &^ 63
+
+// ID returns the record's ID.
+func (s *Span) ID() ID { return s.id }
+
+// State returns the published state.
+func (s *Span) State() State { return State(s.state.Load()) }
+
+// SetState publishes or retracts the span. Publishing must come last.
+func (s *Span) SetState(st State) { s.state.Store(uint32(st)) }
+
+// CompareAndSwapState is used by a large-object free to claim the span.
+func (s *Span) CompareAndSwapState(old, new State) bool {
+	return s.state.CompareAndSwap(uint32(old), uint32(new))
+}
+
+// Owner returns the current owner.
+func (s *Span) Owner() uint32 { return s.owner.Load() }
+
+// SetOwner changes the owner; only the current owner (or the class lock
+// holder for central spans) may call it.
+func (s *Span) SetOwner(o uint32) { s.owner.Store(o) }
+
+// Gen returns the record's reuse generation.
+func (s *Span) Gen() uint32 { return s.gen.Load() }
+
+// Slots returns a pointer to the slot state bytes (NSlots of them, a
+// multiple of 64, 8-byte aligned).
+func (s *Span) Slots() unsafe.Pointer { return unsafe.Add(unsafe.Pointer(s), headerSize) }
+
+// NSlots is the number of state bytes, NElems rounded up to 64.
+func (s *Span) NSlots() uint32 { return s.nslots }
+
+// Slot returns a pointer to slot i's state byte.
+func (s *Span) Slot(i uintptr) *uint8 { return (*uint8)(unsafe.Add(s.Slots(), i)) }
+
+// SlotWord loads the 8 state bytes of slots 8w..8w+7 as one word (owner only).
+func (s *Span) slotWord(w uintptr) uint64 { return *(*uint64)(unsafe.Add(s.Slots(), w*8)) }
+
+// FreeMask returns a bit mask of the free slots among 64i..64i+63 (owner only).
+func (s *Span) FreeMask(i uintptr) uint64 {
+	var m uint64
+	for k := uintptr(0); k < 8; k++ {
+		m |= zeroBytes(s.slotWord(i*8+k)) << (8 * k)
+	}
+	return m
+}
+
+// zeroBytes returns an 8-bit mask of the zero bytes of x, bit k for byte k.
+func zeroBytes(x uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	// High bit of each byte set exactly when that byte is zero.
+	y := ^(((x & low7) + low7) | x | low7)
+	// Move bit 8k+7 to bit k: gather the byte flags into the top byte.
+	return ((y >> 7) * 0x0102040810204080) >> 56
+}
+
+// FreedBit reports whether slot i has a pending remote free.
+func (s *Span) FreedBit(i uintptr) bool {
+	return s.freed[i/64].Load()&(1<<(i%64)) != 0
+}
+
+// MarkFreed sets slot i's freed bit and reports whether it was clear.
+func (s *Span) MarkFreed(i uintptr) bool {
+	bit := uint64(1) << (i % 64)
+	return s.freed[i/64].Or(bit)&bit == 0
+}
+
+// HasPending reports whether any remote free awaits collection.
+func (s *Span) HasPending() bool {
+	for w := range s.freed {
+		if s.freed[w].Load() != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Collect takes all pending remote frees, marks their slots free and
+// returns how many there were. Owner (or class lock holder) only.
+func (s *Span) Collect() uint32 {
+	var n uint32
+	words := (uintptr(s.NElems) + 63) / 64
+	for w := uintptr(0); w < words; w++ {
+		if s.freed[w].Load() == 0 {
+			continue
+		}
+		m := s.freed[w].Swap(0)
+		n += uint32(bits.OnesCount64(m))
+		for m != 0 {
+			i := w*64 + uintptr(bits.TrailingZeros64(m))
+			m &= m - 1
+			if *s.Slot(i) != SlotAllocated {
+				panic(fmt.Sprintf("offheap: span %d [%#x, +%d pages) class %d: collected free of slot %d in state %d",
+					s.id, s.Base, s.NPages, s.Class, i, *s.Slot(i)))
+			}
+			*s.Slot(i) = SlotFree
+		}
+	}
+	return n
+}
+
+// CountAllocated counts slots in state SlotAllocated (owner only).
+func (s *Span) CountAllocated() uint32 {
+	var free int
+	for i := uintptr(0); i < uintptr(s.nslots)/64; i++ {
+		free += bits.OnesCount64(s.FreeMask(i))
+	}
+	return s.NElems - uint32(free)
+}
+
+// End returns the address just past the span.
+func (s *Span) End() uintptr { return s.Base + uintptr(s.NPages)<<pageShift }
+
+// Describe names the span for error and panic messages.
+func (s *Span) Describe() string {
+	return fmt.Sprintf("span %d [%#x, %#x) class %d state %s owner %d", s.id, s.Base, s.End(), s.Class, s.State(), s.Owner())
+}
