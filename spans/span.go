@@ -14,14 +14,21 @@ type ID uint32
 type State uint32
 
 const (
-	StateDead   State = iota // span being torn down, record not yet released
-	StateInit                // taken, being initialised, not yet published
-	StateInUse               // small-object span, published
-	StateLarge               // one large object, published
-	StateManual              // memory managed by its holder (a region), published
+	StateDead         State = iota // span being torn down, record not yet released
+	StateInit                      // taken, being initialised, not yet published
+	StateInUse                     // small-object span, published
+	StateLarge                     // one large object, published
+	StateManual                    // memory managed by its holder (a region), published
+	StateGuarded                   // one guarded object, published
+	StateGuardedFreed              // a freed guarded object in quarantine, published
 
 	statePooled // on the record pool's free list
 )
+
+// Published reports whether a span in state s is visible to Lookup.
+func (s State) Published() bool {
+	return s == StateInUse || s == StateLarge || s == StateManual || s == StateGuarded || s == StateGuardedFreed
+}
 
 func (s State) String() string {
 	switch s {
@@ -35,6 +42,10 @@ func (s State) String() string {
 		return "large"
 	case StateManual:
 		return "manual"
+	case StateGuarded:
+		return "guarded"
+	case StateGuardedFreed:
+		return "guarded-freed"
 	case statePooled:
 		return "pooled"
 	}
@@ -46,6 +57,7 @@ const (
 	SlotFree      = 0
 	SlotAllocated = 1
 	SlotPad       = 2 // past NElems; never handed out
+	SlotSampled   = 3 // allocated, and its allocation was sampled (profile)
 )
 
 // Owner values other than a cache's ID.
@@ -183,7 +195,7 @@ func (s *Span) Collect() uint32 {
 		for m != 0 {
 			i := w*64 + uintptr(bits.TrailingZeros64(m))
 			m &= m - 1
-			if *s.Slot(i) != SlotAllocated {
+			if st := *s.Slot(i); st != SlotAllocated && st != SlotSampled {
 				panic(fmt.Sprintf("offheap: span %d [%#x, +%d pages) class %d: collected free of slot %d in state %d",
 					s.id, s.Base, s.NPages, s.Class, i, *s.Slot(i)))
 			}

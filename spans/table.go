@@ -234,7 +234,7 @@ func (t *Table) Lookup(addr uintptr) *Span {
 		return nil
 	}
 	s := t.Span(ID(id))
-	if st := s.State(); st != StateInUse && st != StateLarge && st != StateManual {
+	if !s.State().Published() {
 		return nil
 	}
 	return s

@@ -1,0 +1,313 @@
+package arena
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/offheap/offheap/mmap"
+	"github.com/offheap/offheap/pages"
+	"github.com/offheap/offheap/sizeclasses"
+	"github.com/offheap/offheap/spans"
+)
+
+// allocSpan is the one way pages become a span (see doc.go):
+//
+//  1. take the pages from the worker's page cache (no lock) if it can serve,
+//  2. else lock, ask the page allocator (growing the heap if needed), unlock;
+//  3. with no lock held: take a span record, re-commit scavenged pages,
+//     zero what is not known to be zero, fill in the record;
+//  4. publish: page → span table first, state last.
+//
+// The span is returned published, owned by OwnerTransit for small classes
+// (the caller installs it in a cache or hands it to a central list).
+func (h *Heap) allocSpan(npages uintptr, class uint8, pc *pages.Cache) (*spans.Span, error) {
+	return h.allocSpanState(npages, class, spans.StateLarge, pc)
+}
+
+// allocSpanState is allocSpan publishing a class-0 span in state st
+// (StateLarge for a large object, StateManual for a region's span).
+func (h *Heap) allocSpanState(npages uintptr, class uint8, st spans.State, pc *pages.Cache) (*spans.Span, error) {
+	base, scav, err := h.allocPages(npages, pc)
+	if err != nil {
+		return nil, err
+	}
+	if scav > 0 {
+		if err := h.sysUsed(base, npages); err != nil {
+			// Still PROT_NONE (in part at least): back as released.
+			h.releasePagesScavenged(base, npages)
+			return nil, err
+		}
+		h.scav.recommitted.Add(uint64(scav * pages.PageSize))
+	}
+	nelems, elem := uint32(1), npages*pages.PageSize
+	if class != 0 {
+		nelems, elem = uint32(sizeclasses.Objects(class)), sizeclasses.Size(class)
+	}
+	s, err := h.spans.New(nelems)
+	if err != nil {
+		h.releasePages(base, npages)
+		return nil, fmt.Errorf("%w: %w", ErrOutOfMemory, err)
+	}
+	// Pages never scavenged may hold old data. Scavenged pages read back
+	// as zero only under MADV_DONTNEED: MADV_FREE may leave old contents,
+	// and in strict mode a failed re-commit can hand back pages as
+	// released that were not (see sysUsed), so both clear every span.
+	if scav != npages || h.cfg.Decommit != mmap.DecommitDontNeed {
+		clear(unsafe.Slice((*byte)(h.ptr(base)), npages*pages.PageSize))
+	}
+	if h.cfg.Debug && class != 0 {
+		// Free slots hold poison in debug mode, from the start.
+		b := unsafe.Slice((*byte)(h.ptr(base)), npages*pages.PageSize)
+		for i := range b {
+			b[i] = debugPoison
+		}
+	}
+	s.Base, s.NPages, s.Class, s.ElemSize = base, uint32(npages), class, uint32(elem)
+	h.classSpans[class].Add(1)
+	if class != 0 {
+		st = spans.StateInUse
+		s.SetOwner(spans.OwnerTransit)
+	}
+	h.spans.Publish(s, st)
+	return s, nil
+}
+
+// freeSpan unpublishes s and gives its pages back. Only the lock-free part
+// touches the span; the heap lock covers the page bitmap update alone.
+//
+// In debug mode the pages are made PROT_NONE and quarantined instead, so a
+// use after free faults until they are reused (guard.go).
+func (h *Heap) freeSpan(s *spans.Span) {
+	base, npages := s.Base, uintptr(s.NPages)
+	h.classSpans[s.Class].Add(-1)
+	h.spans.Unpublish(s)
+	h.spans.Release(s)
+	if h.cfg.Debug && h.mapping.Decommit(base, npages*pages.PageSize, mmap.DecommitStrict) == nil {
+		h.quarantine(quarantined{base: base, npages: npages})
+		return
+	}
+	h.releasePages(base, npages)
+}
+
+// releasePages returns in-use pages to the page allocator.
+func (h *Heap) releasePages(base, npages uintptr) {
+	h.lock.Lock()
+	err := h.pages.Free(base, npages)
+	h.lock.Unlock()
+	if err != nil {
+		panic(fmt.Sprintf("offheap: freeing pages [%#x, +%d pages): %v", base, npages, err))
+	}
+	h.inusePages.Add(-uint64(npages))
+}
+
+// sysUsed re-commits pages that had been returned to the kernel; the
+// caller holds no lock. The page allocator already moved their bytes out
+// of HeapReleased when it cleared their scavenged bits.
+//
+// Under MADV_DONTNEED and MADV_FREE the pages stay mapped read/write, so
+// there is nothing to do (the kernel faults fresh pages in on touch, and a
+// MADV_FREE page not yet reclaimed simply stays). In strict mode released
+// whole chunks are PROT_NONE: the chunks the span touches are made
+// read/write again, whole, so PROT_NONE ranges stay whole chunks and the
+// mapping count stays bounded (see package scavenge). A huge page hint
+// (Config.HugePages) is a flag of the mapping that survives madvise and
+// mprotect, so it needs no call here. A failed commit returns an error
+// wrapping ErrOutOfMemory.
+func (h *Heap) sysUsed(base, npages uintptr) error {
+	if h.cfg.Decommit != mmap.DecommitStrict {
+		return nil
+	}
+	lo := base &^ (pages.ChunkBytes - 1)
+	hi := (base + npages*pages.PageSize + pages.ChunkBytes - 1) &^ (pages.ChunkBytes - 1)
+	if err := h.mapping.Commit(lo, hi-lo); err != nil {
+		return fmt.Errorf("%w: re-committing released pages: %w", ErrOutOfMemory, err)
+	}
+	return nil
+}
+
+// releasePagesScavenged returns in-use pages that hold no data and may be
+// PROT_NONE to the page allocator as scavenged.
+func (h *Heap) releasePagesScavenged(base, npages uintptr) {
+	h.lock.Lock()
+	err := h.pages.FreeScavenged(base, npages)
+	h.lock.Unlock()
+	if err != nil {
+		panic(fmt.Sprintf("offheap: freeing pages [%#x, +%d pages): %v", base, npages, err))
+	}
+	h.inusePages.Add(-uint64(npages))
+}
+
+// allocPages takes npages contiguous pages for a span and counts them in
+// use. scav is how many of them had been returned to the kernel.
+func (h *Heap) allocPages(npages uintptr, pc *pages.Cache) (base, scav uintptr, err error) {
+	if npages == 0 || npages > (h.limit-h.base)/pages.PageSize {
+		return 0, 0, fmt.Errorf("%w: %w: %d pages exceed the %d-byte reservation",
+			ErrInvalidSize, ErrOutOfMemory, npages, h.limit-h.base)
+	}
+	// The page cache is skipped under a memory limit, so every commit of
+	// scavenged pages is checked against the limit under the lock.
+	if pc != nil && npages < pages.CacheMaxRun && h.cfg.MemoryLimit == 0 {
+		if base, scav = h.allocFromPageCache(npages, pc); base != 0 {
+			h.inusePages.Add(uint64(npages))
+			return base, scav, nil
+		}
+	}
+	for tries := 0; ; tries++ {
+		h.lock.Lock()
+		if over := h.overLimitLocked(npages); over > 0 {
+			h.lock.Unlock()
+			if tries == 0 && h.scavengeBytes(over) >= over {
+				continue
+			}
+			return 0, 0, fmt.Errorf("%w: %d more bytes would pass the %d-byte memory limit",
+				ErrOutOfMemory, npages*pages.PageSize, h.cfg.MemoryLimit)
+		}
+		base, scav, err = h.pages.Alloc(npages)
+		if err == nil {
+			h.inusePages.Add(uint64(npages))
+		}
+		h.lock.Unlock()
+		if err == nil {
+			return base, scav, nil
+		}
+		if !errors.Is(err, pages.ErrNoSpace) {
+			panic(fmt.Sprintf("offheap: page allocator refused %d pages: %v", npages, err))
+		}
+		if err := h.grow(npages); err != nil {
+			return 0, 0, err
+		}
+	}
+}
+
+// allocFromPageCache serves a small run from the worker's page cache,
+// refilling the cache under the lock when it is empty.
+func (h *Heap) allocFromPageCache(npages uintptr, pc *pages.Cache) (base, scav uintptr) {
+	if base, scav = pc.Alloc(npages); base != 0 {
+		h.cachedPages.Add(-int64(npages))
+		h.cachedScav.Add(-int64(scav))
+		return base, scav
+	}
+	h.flushPageCache(pc)
+	for range 2 {
+		h.lock.Lock()
+		err := h.pages.AllocCache(pc)
+		h.lock.Unlock()
+		if err == nil {
+			h.cachedPages.Add(int64(popcount(pc.FreeBits)))
+			h.cachedScav.Add(int64(popcount(pc.FreeBits & pc.ScavBits)))
+			break
+		}
+		if h.grow(pages.CachePages) != nil {
+			return 0, 0
+		}
+	}
+	if base, scav = pc.Alloc(npages); base != 0 {
+		h.cachedPages.Add(-int64(npages))
+		h.cachedScav.Add(-int64(scav))
+	}
+	return base, scav
+}
+
+// flushPageCache gives a page cache's free pages back to the allocator.
+func (h *Heap) flushPageCache(pc *pages.Cache) {
+	if pc.Empty() {
+		*pc = pages.Cache{}
+		return
+	}
+	n, sc := popcount(pc.FreeBits), popcount(pc.FreeBits&pc.ScavBits)
+	h.lock.Lock()
+	h.pages.FlushCache(pc)
+	h.lock.Unlock()
+	h.cachedPages.Add(-int64(n))
+	h.cachedScav.Add(-int64(sc))
+}
+
+// committedLocked is the memory counted against MemoryLimit: every grown
+// page that has not been returned to the kernel. Caller holds h.lock.
+func (h *Heap) committedLocked() uintptr {
+	st := h.pages.Stats()
+	released := st.Scavenged + uintptr(h.cachedScav.Load())
+	return (st.Grown - released) * pages.PageSize
+}
+
+// overLimitLocked returns how many bytes past MemoryLimit taking npages
+// (assumed all needing a commit) would go, or 0.
+func (h *Heap) overLimitLocked(npages uintptr) uintptr {
+	if h.cfg.MemoryLimit == 0 {
+		return 0
+	}
+	need := h.committedLocked() + npages*pages.PageSize
+	if need <= uintptr(h.cfg.MemoryLimit) {
+		return 0
+	}
+	return need - uintptr(h.cfg.MemoryLimit)
+}
+
+// grow makes at least npages more pages allocatable: it claims whole chunks
+// past the grown part under the lock, commits them with the lock dropped,
+// and hands them to the page allocator as free and scavenged (they have no
+// physical pages yet). Chunks whose commit failed are retried first.
+func (h *Heap) grow(npages uintptr) error {
+	need := (npages*pages.PageSize + pages.ChunkBytes - 1) &^ (pages.ChunkBytes - 1)
+	h.lock.Lock()
+	var r grownRange
+	if n := len(h.pendingGrow); n > 0 {
+		r = h.pendingGrow[n-1]
+		h.pendingGrow = h.pendingGrow[:n-1]
+	} else {
+		if need > h.limit-h.growNext {
+			h.lock.Unlock()
+			return fmt.Errorf("%w: reservation of %d bytes exhausted", ErrOutOfMemory, h.limit-h.base)
+		}
+		r = grownRange{h.growNext, need / pages.PageSize}
+		h.growNext += need
+	}
+	h.lock.Unlock()
+
+	if err := h.mapping.Commit(r.base, r.npages*pages.PageSize); err != nil {
+		h.lock.Lock()
+		h.pendingGrow = append(h.pendingGrow, r)
+		h.lock.Unlock()
+		return fmt.Errorf("%w: growing the heap: %w", ErrOutOfMemory, err)
+	}
+	h.lock.Lock()
+	err := h.pages.Grow(r.base, r.npages)
+	h.lock.Unlock()
+	if err != nil {
+		panic(fmt.Sprintf("offheap: growing [%#x, +%d pages): %v", r.base, r.npages, err))
+	}
+	return nil
+}
+
+// Scavenge returns every free page of the heap to the kernel now and
+// reports how many bytes it released. Free pages held in worker page
+// caches (at most 64 per Cache or P) are not touched. A failed madvise
+// leaves its pages counted as not released, to be retried on a later call.
+func (h *Heap) Scavenge() uint64 {
+	if h.closed.Load() {
+		return 0
+	}
+	return uint64(h.scavengeBytes(^uintptr(0)))
+}
+
+// scavengeBytes releases free pages, highest addresses first, until at
+// least target bytes are released or none are left: whole huge pages
+// first, then smaller aligned runs, then single pages. The lock is held
+// only to take a run out of the page allocator and to put it back.
+func (h *Heap) scavengeBytes(target uintptr) uintptr {
+	var released uintptr
+	for _, align := range [...]uintptr{hugePagePages, scavMinPages, 1} {
+		for released < target {
+			n, err := h.releaseRun(scavengeBatchPages, align)
+			if err != nil {
+				return released
+			}
+			if n == 0 {
+				break
+			}
+			released += n
+		}
+	}
+	return released
+}

@@ -1,0 +1,243 @@
+package arena
+
+import (
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/offheap/offheap/pages"
+	"github.com/offheap/offheap/sizeclasses"
+	"github.com/offheap/offheap/spans"
+)
+
+// Cache is a worker's private front end to a Heap: for each size class it
+// holds one span and hands out its free slots with a bit scan, taking no
+// lock and making no atomic read-modify-write beyond one counter update.
+//
+// A Cache belongs to one goroutine at a time: its methods must not be
+// called concurrently (pass it between goroutines only with
+// synchronisation). Objects it allocates may be freed through any Cache of
+// the same Heap or through the Heap itself. Close hands its spans and
+// cached pages back; a Cache that is never closed keeps them.
+type Cache struct {
+	h      *Heap
+	id     uint32
+	perP   bool       // a per-P cache behind Heap.Alloc, used only via acquireP
+	pmu    sync.Mutex // race builds: guards a per-P cache (see sync_race.go)
+	closed bool
+	pc     pages.Cache    // the worker page cache for small spans
+	cnt    *cacheCounters // shared with Stats
+	cls    [sizeclasses.NumClasses]classCache
+
+	// Sampling countdowns (sample.go), used only when the heap samples.
+	guardLeft   int64  // allocations before the next guarded one
+	profileLeft int64  // bytes before the next profile sample
+	profileDue  bool   // the next slot taken is a profile sample
+	rnd         uint64 // xorshift state for the draws
+}
+
+// classCache is a Cache's span of one class and its current window: the
+// free slots of one 64-slot word of the span, taken from the slot state
+// bytes and handed out lowest first.
+type classCache struct {
+	span   *spans.Span
+	base   uintptr // span base
+	size   uintptr // object size
+	free   uint64  // bit i: slot word*64+i is free and not handed out
+	word   uintptr
+	nwords uintptr
+
+	// When the heap samples (sample.go): free slots of word held back from
+	// the window, and how many slots the window was granted.
+	spill   uint64
+	granted uint32
+}
+
+// cacheCounters are a cache's allocation counts. Only the owner writes
+// them, with bump; Stats reads them with atomic loads.
+type cacheCounters struct {
+	mallocs [sizeclasses.NumClasses]uint64
+	frees   [sizeclasses.NumClasses]uint64
+}
+
+// fold adds a closed cache's counts into dst (which is guarded by statsMu).
+func (dst *cacheCounters) fold(src *cacheCounters) {
+	for i := range dst.mallocs {
+		atomic.AddUint64(&dst.mallocs[i], atomic.LoadUint64(&src.mallocs[i]))
+		atomic.AddUint64(&dst.frees[i], atomic.LoadUint64(&src.frees[i]))
+	}
+}
+
+// NewCache returns a Cache for one worker goroutine.
+func (h *Heap) NewCache() *Cache { return h.newCache(false) }
+
+func (h *Heap) newCache(perP bool) *Cache {
+	c := &Cache{h: h, perP: perP, cnt: new(cacheCounters)}
+	h.statsMu.Lock()
+	h.nextID++
+	c.id = h.nextID
+	h.caches[c.id] = c
+	h.statsMu.Unlock()
+	c.initSampling()
+	return c
+}
+
+// Alloc returns size bytes of zeroed memory, aligned to 8 bytes, to 16 for
+// sizes of 16 or more, and to 8 KiB above 32 KiB. Alloc(0) returns a
+// distinct 8-byte object.
+func (c *Cache) Alloc(size int) (unsafe.Pointer, error) {
+	if c.closed || c.h.closed.Load() {
+		return nil, ErrClosed
+	}
+	if uint(size) <= sizeclasses.MaxSmallSize {
+		cl := sizeclasses.SizeToClass(uintptr(size))
+		if cc := &c.cls[cl]; cc.free != 0 {
+			return c.take(cc, cl), nil
+		}
+		return c.allocSlow(cl, size)
+	}
+	return c.h.allocLarge(size, &c.pc)
+}
+
+// take hands out the lowest free slot of the window (cc.free != 0).
+func (c *Cache) take(cc *classCache, cl uint8) unsafe.Pointer {
+	i := uintptr(bits.TrailingZeros64(cc.free))
+	cc.free &= cc.free - 1
+	idx := cc.word*64 + i
+	*cc.span.Slot(idx) = spans.SlotAllocated
+	bump(&c.cnt.mallocs[cl])
+	return c.h.ptr(cc.base + idx*cc.size)
+}
+
+// refillWindow finds another word of the span with free slots, collecting
+// remote frees if none is left. It reports whether it found one. Lock-free
+// and syscall-free: per-P caches call it while pinned.
+func (c *Cache) refillWindow(cc *classCache) bool {
+	if cc.span == nil {
+		return false
+	}
+	if c.scanWindow(cc, cc.word+1) {
+		return true
+	}
+	if cc.span.HasPending() && cc.span.Collect() > 0 {
+		return c.scanWindow(cc, cc.word)
+	}
+	return false
+}
+
+// scanWindow looks for free slots in every word of the span, starting at
+// word from and wrapping around.
+func (c *Cache) scanWindow(cc *classCache, from uintptr) bool {
+	for k := uintptr(0); k < cc.nwords; k++ {
+		w := (from + k) % cc.nwords
+		if m := cc.span.FreeMask(w); m != 0 {
+			cc.word, cc.free, cc.spill = w, m, 0
+			return true
+		}
+	}
+	return false
+}
+
+// install makes s (in transit) the cache's span of class cl.
+func (c *Cache) install(cl uint8, s *spans.Span) {
+	s.SetOwner(c.id)
+	c.cls[cl] = classCache{
+		span: s, base: s.Base, size: uintptr(s.ElemSize),
+		nwords: uintptr(s.NSlots()) / 64,
+	}
+	c.scanWindow(&c.cls[cl], 0)
+}
+
+// detach removes the span of class cl from the cache and returns it in
+// transit (or nil).
+func (c *Cache) detach(cl uint8) *spans.Span {
+	s := c.cls[cl].span
+	if s != nil {
+		s.SetOwner(spans.OwnerTransit)
+	}
+	c.cls[cl] = classCache{}
+	return s
+}
+
+// allocSlow refills the class's window or replaces its span, and serves
+// sampled allocations.
+func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
+	noGuard := false
+	for {
+		p, act, old, sampled := c.slowStep(cl, noGuard)
+		switch act {
+		case actDone:
+			if sampled {
+				c.h.recordSample(p, cl, 0)
+			}
+			return p, nil
+		case actGuard:
+			if p, ok, err := c.h.allocGuarded(size); ok || err != nil {
+				return p, err
+			}
+			noGuard = true // no guarded slot free: an ordinary allocation
+			continue
+		}
+		if old != nil {
+			c.h.uncacheSpan(old)
+		}
+		s, err := c.h.cacheSpan(cl, &c.pc)
+		if err != nil {
+			return nil, err
+		}
+		c.install(cl, s)
+	}
+}
+
+// Free frees an object allocated from the same Heap by any Cache or by the
+// Heap. It returns ErrInvalidPointer or ErrDoubleFree, changing nothing,
+// for a pointer that is not the start of a live object.
+func (c *Cache) Free(p unsafe.Pointer) error {
+	if c.closed || c.h.closed.Load() {
+		return ErrClosed
+	}
+	return c.h.free(c, p)
+}
+
+// localFree frees slot idx of a span this cache owns.
+func (c *Cache) localFree(s *spans.Span, idx uintptr) {
+	*s.Slot(idx) = spans.SlotFree
+	cc := &c.cls[s.Class]
+	if cc.span == s && idx/64 == cc.word {
+		if c.h.sampling {
+			// Back through the slow path, where sampling counts it (and
+			// debug mode checks its poison).
+			cc.spill |= 1 << (idx % 64)
+		} else {
+			cc.free |= 1 << (idx % 64)
+		}
+	}
+	bump(&c.cnt.frees[s.Class])
+}
+
+// Close hands the cache's spans and cached pages back to the heap. Later
+// calls on the Cache return ErrClosed.
+func (c *Cache) Close() error {
+	if c.closed {
+		return ErrClosed
+	}
+	c.closed = true
+	h := c.h
+	if h.closed.Load() {
+		return ErrClosed
+	}
+	for cl := range c.cls {
+		if s := c.detach(uint8(cl)); s != nil {
+			h.uncacheSpan(s)
+		}
+	}
+	h.flushPageCache(&c.pc)
+	h.statsMu.Lock()
+	h.retired.fold(c.cnt)
+	delete(h.caches, c.id)
+	h.statsMu.Unlock()
+	return nil
+}
+
+func popcount(x uint64) uintptr { return uintptr(bits.OnesCount64(x)) }

@@ -1,0 +1,139 @@
+package arena
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/offheap/offheap/mmap"
+	"github.com/offheap/offheap/pages"
+	"github.com/offheap/offheap/scavenge"
+)
+
+const (
+	// DefaultReserve is the address space a Heap reserves when Config.Reserve
+	// is 0: large enough for real services, and free until used (the
+	// reservation is PROT_NONE and MAP_NORESERVE).
+	DefaultReserve = 64 << 30
+
+	// minReserve is the smallest reservation NewHeap falls back to when the
+	// kernel refuses the requested one (it halves the request each time).
+	minReserve = 64 << 20
+
+	// DefaultName is the mapping name shown in /proc/PID/maps.
+	DefaultName = "offheap"
+
+	// scavengeBatchPages is how many pages Scavenge releases per madvise: a
+	// chunk, so one call covers 4 MiB and the lock is retaken once per chunk.
+	scavengeBatchPages = pages.ChunkPages
+
+	// Scavenger defaults (see package scavenge).
+	DefaultRetainBytes    = scavenge.DefaultRetainBytes    // Config.RetainBytes 0
+	DefaultRetainFraction = scavenge.DefaultRetainFraction // Config.RetainFraction 0
+	DefaultScavengeDelay  = scavenge.DefaultDelay          // Config.ScavengeDelay 0
+)
+
+// Decommit modes for Config.Decommit (see package mmap).
+const (
+	// DecommitDontNeed (the default): MADV_DONTNEED. RSS drops at once and
+	// released pages read back as zero.
+	DecommitDontNeed = mmap.DecommitDontNeed
+	// DecommitFree: MADV_FREE. Cheaper to release, but RSS only drops
+	// when the kernel is short of memory, and reused pages are cleared.
+	DecommitFree = mmap.DecommitFree
+	// DecommitStrict: MADV_DONTNEED, then PROT_NONE for released whole
+	// chunks, so a stray access to them faults. For debugging; see
+	// package scavenge for its mapping budget.
+	DecommitStrict = mmap.DecommitStrict
+)
+
+// Config configures a Heap. The zero Config is a good default.
+type Config struct {
+	// MemoryLimit is a hard cap in bytes on committed memory: pages in
+	// spans plus free pages not yet returned to the kernel. An allocation
+	// that would pass it first returns free memory to the kernel; if that
+	// is not enough it fails with ErrOutOfMemory. 0 means no limit.
+	MemoryLimit int64
+
+	// Reserve is the address space to reserve, rounded up to whole 4 MiB
+	// chunks; 0 means DefaultReserve. If the kernel refuses, NewHeap halves
+	// the request down to 64 MiB before giving up. It bounds the heap: no
+	// allocation grows it.
+	Reserve int64
+
+	// Name labels the reservation in /proc/PID/maps as [anon:Name] where
+	// the kernel supports it; "" means DefaultName.
+	Name string
+
+	// Kernel is the seam to the memory system calls; nil means the real
+	// kernel. Tests pass an mmap.FaultInjector to fail chosen calls.
+	Kernel mmap.Kernel
+
+	// The scavenger keeps RetainBytes + RetainFraction × (bytes in spans)
+	// of free memory committed and returns the rest to the kernel once it
+	// has stayed free for ScavengeDelay (package scavenge has the design).
+	//
+	// RetainBytes: 0 means DefaultRetainBytes (64 MiB); negative, none.
+	RetainBytes int64
+	// RetainFraction: 0 means DefaultRetainFraction (0.10); negative, none.
+	RetainFraction float64
+	// ScavengeDelay: 0 means DefaultScavengeDelay (1 s). Negative turns the
+	// background scavenger off: no goroutine is started, and memory goes
+	// back only through Heap.Scavenge and the MemoryLimit path.
+	ScavengeDelay time.Duration
+	// Decommit says how memory goes back to the kernel: DecommitDontNeed
+	// (the zero value and default), DecommitFree or DecommitStrict.
+	Decommit mmap.DecommitMode
+	// HugePages asks for transparent huge pages on the whole reservation
+	// (MADV_HUGEPAGE, best effort). The scavenger releases whole 2 MiB
+	// pages first either way.
+	HugePages bool
+
+	// Debug turns on checks that cost time: a freed small object is
+	// filled with a poison byte (0xdb) and checked when its slot is handed
+	// out again, so a write after free panics naming the address, class
+	// and span; freed spans are made PROT_NONE and quarantined before
+	// their pages are reused, so touching them faults. Allocation and free
+	// are slower; with Debug off the fast path pays nothing.
+	Debug bool
+
+	// GuardSampleRate guards one allocation in N (on average; 1 guards
+	// every one): the object is placed alone at the end of its own pages,
+	// followed by a PROT_NONE page, and its pages become PROT_NONE when it
+	// is freed, so overflows and uses after free fault. At most 1024
+	// guarded objects are live at once. 0 turns it off.
+	GuardSampleRate int
+
+	// ProfileRate samples about one allocation per ProfileRate bytes and
+	// records its call stack until it is freed (Heap.ProfileRecords;
+	// arenahttp serves a pprof heap profile). 0 turns it off.
+	ProfileRate int
+}
+
+func (c *Config) normalize() error {
+	if c.MemoryLimit < 0 {
+		return fmt.Errorf("%w: MemoryLimit %d is negative", ErrInvalidConfig, c.MemoryLimit)
+	}
+	if c.Reserve < 0 {
+		return fmt.Errorf("%w: Reserve %d is negative", ErrInvalidConfig, c.Reserve)
+	}
+	if c.Decommit < DecommitDontNeed || c.Decommit > DecommitStrict {
+		return fmt.Errorf("%w: unknown Decommit mode %d", ErrInvalidConfig, c.Decommit)
+	}
+	if c.RetainFraction != c.RetainFraction || c.RetainFraction > 100 {
+		return fmt.Errorf("%w: RetainFraction %v out of range", ErrInvalidConfig, c.RetainFraction)
+	}
+	if c.GuardSampleRate < 0 || c.ProfileRate < 0 {
+		return fmt.Errorf("%w: GuardSampleRate %d / ProfileRate %d is negative", ErrInvalidConfig, c.GuardSampleRate, c.ProfileRate)
+	}
+	if c.Reserve == 0 {
+		c.Reserve = DefaultReserve
+	}
+	c.Reserve = (c.Reserve + pages.ChunkBytes - 1) &^ (pages.ChunkBytes - 1)
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.Kernel == nil {
+		c.Kernel = mmap.Real()
+	}
+	return nil
+}

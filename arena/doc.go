@@ -1,0 +1,91 @@
+// Package arena is offheap's public API: a memory allocator for Go programs
+// whose memory the garbage collector never sees.
+//
+// # Shape
+//
+// A Heap reserves one range of address space (64 GiB by default, PROT_NONE
+// and MAP_NORESERVE, so it costs nothing until used) and grows into it a
+// chunk (4 MiB) at a time. Pages of 8 KiB are handed out by a bitmap page
+// allocator (package pages) as spans; a span either holds one large object
+// (more than 32 KiB) or is cut into equal slots of one size class (package
+// sizeclasses). Span records, the page → span table and the page bitmaps
+// all live in anonymous mappings and hold no Go pointers, so the Go GC's
+// work does not grow with this heap.
+//
+// # The span allocation path
+//
+// allocSpan is the one way pages become a span, and it is built so that a
+// slow system call never stalls other allocating goroutines:
+//
+//  1. A worker's page cache (64 aligned pages it took earlier) serves
+//     spans of fewer than 16 pages with no lock at all.
+//  2. Otherwise the heap lock is taken just to ask the page allocator for a
+//     first-fit run and to count it; if nothing fits, whole chunks are
+//     claimed under the lock, made read/write with the lock dropped, and
+//     handed back to the page allocator as free and scavenged.
+//  3. With no lock held, a span record is taken, scavenged pages are
+//     re-committed (accounting only under MADV_DONTNEED, whose pages stay
+//     mapped and read back as zero), memory not known to be zero is
+//     cleared, and the record is filled in.
+//  4. The span is published: the page → span table entries first, then the
+//     state, with an atomic store. Lookups load the state last, so nobody
+//     sees a half-built span.
+//
+// Freeing runs the other way: retract the state and the table entries,
+// then take the heap lock only to clear the page bitmap.
+//
+// # Objects: caches, slots and remote frees
+//
+// A Cache owns at most one span per size class. Each slot of a span has a
+// state byte (free, allocated); the Cache keeps a 64-bit window of free
+// slots of one word of the span and allocates with a count-trailing-zeros
+// and a byte store: no lock, no atomic read-modify-write. Only the span's
+// owner writes its state bytes.
+//
+// A free through the owning Cache is just as local. A free from anywhere
+// else (another Cache, Heap.Free on another P) validates the pointer by
+// reading the slot's own state byte, clears the object, and sets the slot's
+// bit in the span's freed bitmap with an atomic OR. The bit is both the
+// arbiter between racing frees and the message to the owner, which
+// collects freed bits with an atomic swap when its window runs dry. Spans
+// that no cache owns sit on per-class central lists (partial and full)
+// under a per-class lock; a remote free into such a span collects itself
+// under that lock, moving the span from full to partial or, when its last
+// object goes, freeing it back to the page allocator.
+//
+// Because every free clears its object, a free slot always holds zeros and
+// allocation never clears anything; a new span is cleared only when some of
+// its pages were not freshly scavenged.
+//
+// # Heap.Alloc without a Cache
+//
+// Heap.Alloc and Heap.Free use one Cache per P (GOMAXPROCS of them),
+// reached by pinning the goroutine to its P for the few nanoseconds of the
+// fast path (see pcache.go for why this beats sharded caches behind
+// mutexes). Refills that may block run unpinned.
+//
+// # Errors and safety
+//
+// Free checks that the pointer lies in a published span, is the start of a
+// slot (or of the large object), and that the slot is allocated and not
+// already freed; otherwise it returns ErrInvalidPointer or ErrDoubleFree and
+// changes nothing. Allocation failures return ErrOutOfMemory (reservation
+// full, or MemoryLimit reached after returning free memory to the kernel);
+// the heap stays usable.
+//
+// # Locks, in order
+//
+// The per-class central locks and the heap lock are never held together
+// (freeing an empty span drops the class lock first), except by Verify,
+// which takes the heap lock and then each class lock. The heap lock covers
+// page-bitmap updates and counters only.
+// No lock is held across a system call, a clear of a span, or a loop over
+// objects, and nothing blocking runs while a goroutine is pinned to its P.
+//
+// # What the GC sees
+//
+// Memory from a Heap is invisible to the Go garbage collector: it must not
+// hold the only reference to Go-heap memory (a Go pointer stored there does
+// not keep its target alive). Store plain data: numbers, arrays, structs of
+// those, and offsets or pointers into this heap.
+package arena

@@ -1,0 +1,175 @@
+package arena
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/offheap/offheap/mmap"
+	"github.com/offheap/offheap/pages"
+	"github.com/offheap/offheap/scavenge"
+	"github.com/offheap/offheap/sizeclasses"
+	"github.com/offheap/offheap/spans"
+)
+
+// Heap is an off-heap memory allocator over one reserved range of address
+// space. All methods are safe for concurrent use, except Close (see there).
+type Heap struct {
+	cfg     Config
+	mapping *mmap.Mapping  // the reservation
+	base    uintptr        // mapping.Base(), chunk aligned
+	basePtr unsafe.Pointer // base as a pointer, for unsafe.Add
+	limit   uintptr        // base + reservation size
+	spans   *spans.Table   // span records and the page → span table
+
+	closed atomic.Bool
+
+	// lock is the heap lock. It guards pages, growNext and pendingGrow, and
+	// nothing else: no system call, no zeroing and no loop over objects
+	// happens while it is held.
+	lock        sync.Mutex
+	pages       *pages.Allocator
+	growNext    uintptr      // first never-grown address
+	pendingGrow []grownRange // claimed chunks whose commit failed; retried first
+
+	// Free pages held in worker page caches, and how many of those are
+	// scavenged; updated with atomics when caches fill, serve and flush.
+	cachedPages, cachedScav atomic.Int64
+
+	inusePages atomic.Uint64 // pages in published (or being published) spans
+
+	central [sizeclasses.NumClasses]central
+
+	// Sampling (sample.go): set when Debug, GuardSampleRate or
+	// ProfileRate asks the slow path to see chosen allocations.
+	sampling bool
+	prof     profileStore // live profile samples (profile.go)
+	guard    guardStore   // guarded objects and the quarantine (guard.go)
+
+	// Regions: live count and bytes in their spans.
+	regions, regionBytes atomic.Int64
+
+	// Large objects: counted here, not per cache.
+	largeMallocs, largeFrees, largeBytes atomic.Uint64
+	classSpans                           [sizeclasses.NumClasses]atomic.Int64
+
+	// statsMu guards caches and retired (cache registration, Close, Stats).
+	statsMu sync.Mutex
+	caches  map[uint32]*Cache // live caches, per-P ones included
+	retired cacheCounters     // counters of closed caches
+	nextID  uint32
+
+	// Per-P caches serve Heap.Alloc/Free; see pcache.go. sharedCnt counts
+	// Heap.Free calls made from a P beyond the per-P caches.
+	pcs       []*Cache
+	spare     spare
+	sharedCnt cacheCounters
+
+	scav scavStats
+
+	// The background scavenger (scavenger.go): nil when ScavengeDelay < 0.
+	// scavGate is held by each of its release steps and by Verify, so
+	// Verify never sees a run that is out for release.
+	bg       *scavenge.Scavenger
+	bgStop   chan struct{}
+	bgDone   chan struct{}
+	scavGate sync.Mutex
+}
+
+type grownRange struct{ base, npages uintptr }
+
+// central is a size class's list of spans no cache owns.
+// mu guards both lists and, for every span on them, Span.Allocated and the
+// slot state bytes.
+type central struct {
+	mu      sync.Mutex
+	partial spans.List // spans with at least one free slot
+	full    spans.List // spans with none
+	_       [64]byte   // keep neighbouring classes' locks on separate lines
+}
+
+// NewHeap reserves address space and returns an empty heap. Nothing is
+// committed until the first allocation. Unless cfg.ScavengeDelay is
+// negative it starts one goroutine, the background scavenger, which Close
+// stops.
+func NewHeap(cfg Config) (*Heap, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	m, err := reserve(uintptr(cfg.Reserve), cfg.Kernel)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reserving %d bytes: %w", ErrOutOfMemory, cfg.Reserve, err)
+	}
+	cfg.Reserve = int64(m.Size())
+	// Naming is best effort: the kernel may not support it.
+	_ = m.SetName(cfg.Name)
+	h := &Heap{cfg: cfg, mapping: m, base: m.Base(), limit: m.Base() + m.Size()}
+	h.sampling = cfg.Debug || cfg.GuardSampleRate > 0 || cfg.ProfileRate > 0
+	h.basePtr = addrPointer(h.base)
+	h.growNext = h.base
+	npages := m.Size() / pages.PageSize
+	if h.spans, err = spans.NewTable(h.base, npages, cfg.Kernel); err != nil {
+		m.Release()
+		return nil, err
+	}
+	if h.pages, err = pages.New(h.base, m.Size()); err != nil {
+		h.spans.Close()
+		m.Release()
+		return nil, err
+	}
+	for c := range h.central {
+		h.central[c].partial = spans.NewList(spans.ListPartial)
+		h.central[c].full = spans.NewList(spans.ListFull)
+	}
+	h.caches = make(map[uint32]*Cache)
+	h.pcs = make([]*Cache, runtime.GOMAXPROCS(0))
+	for i := range h.pcs {
+		h.pcs[i] = h.newCache(true)
+	}
+	if cfg.HugePages {
+		_ = m.HugePage(m.Base(), m.Size()) // a hint: best effort
+	}
+	h.startScavenger()
+	return h, nil
+}
+
+// reserve maps size bytes chunk aligned, halving the request while the
+// kernel refuses, down to minReserve.
+func reserve(size uintptr, k mmap.Kernel) (*mmap.Mapping, error) {
+	for {
+		m, err := mmap.ReserveAligned(size, pages.ChunkBytes, k)
+		if err == nil || size/2 < minReserve {
+			return m, err
+		}
+		size = (size / 2) &^ (pages.ChunkBytes - 1)
+	}
+}
+
+// addrPointer turns an address outside the Go heap into a pointer.
+func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }
+
+func (h *Heap) ptr(addr uintptr) unsafe.Pointer { return unsafe.Add(h.basePtr, addr-h.base) }
+
+// Close returns every byte of the heap, and its metadata, to the kernel.
+// Afterwards every method of the heap and of its caches returns ErrClosed.
+//
+// Close must not run concurrently with other calls on the heap or its
+// caches: a call already past its closed check when the memory is unmapped
+// would fault. Stop the workers first, then Close. Pointers into the heap
+// are dangling after Close; touching them faults. A second Close returns
+// ErrClosed.
+func (h *Heap) Close() error {
+	if !h.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	h.stopScavenger() // waits for the worker: nothing may touch unmapped memory
+	h.lock.Lock()
+	defer h.lock.Unlock()
+	return errors.Join(h.mapping.Release(), h.pages.Close(), h.spans.Close())
+}
+
+// Reserved returns the size of the reservation in bytes.
+func (h *Heap) Reserved() int { return int(h.limit - h.base) }

@@ -1,0 +1,62 @@
+package arena
+
+import (
+	"github.com/offheap/offheap/pages"
+)
+
+// PageState is the state of one heap page in a PageMap.
+type PageState uint8
+
+const (
+	PageFree     PageState = iota // grown, free, physical memory may be present
+	PageReleased                  // grown, free, returned to the kernel
+	PageInUse                     // in a span (or held by a worker's page cache)
+)
+
+// PageSize is the heap page size in bytes; a chunk, the unit the heap
+// grows by and the row of a page map, is ChunkPages pages.
+const (
+	PageSize   = pages.PageSize
+	ChunkPages = pages.ChunkPages
+)
+
+// PageMap returns the state of every grown page of the heap, lowest address
+// first, appended to dst[:0]. The grown part of a heap is contiguous from
+// the base of its reservation. It holds the heap lock while it reads the
+// page allocator's bitmaps, about 1 ns per page.
+func (h *Heap) PageMap(dst []PageState) []PageState {
+	dst = dst[:0]
+	if h.closed.Load() {
+		return dst
+	}
+	h.lock.Lock()
+	defer h.lock.Unlock()
+	for addr := h.base; addr < h.growNext; addr += pages.PageSize {
+		switch h.pages.State(addr) {
+		case pages.Free:
+			dst = append(dst, PageFree)
+		case pages.FreeScavenged:
+			dst = append(dst, PageReleased)
+		case pages.NotGrown:
+			// A claimed chunk whose commit failed: not usable yet.
+			dst = append(dst, PageReleased)
+		default:
+			dst = append(dst, PageInUse)
+		}
+	}
+	return dst
+}
+
+// Mapping describes one address range the heap has mapped.
+type Mapping struct {
+	Name string  // "heap" for the reservation, else the metadata it holds
+	Base uintptr // first byte
+	Size uintptr // bytes
+}
+
+// Mappings returns the address ranges of the heap's reservation, so tools
+// can find its lines in /proc/PID/maps and /proc/PID/smaps. Metadata
+// mappings are not listed; Stats.Metadata counts their touched bytes.
+func (h *Heap) Mappings() []Mapping {
+	return []Mapping{{Name: "heap", Base: h.base, Size: h.limit - h.base}}
+}

@@ -1,0 +1,134 @@
+package arena
+
+import (
+	"sync"
+	"unsafe"
+	_ "unsafe" // for go:linkname
+
+	"github.com/offheap/offheap/sizeclasses"
+	"github.com/offheap/offheap/spans"
+)
+
+// Heap.Alloc and Heap.Free without an explicit Cache go through one Cache
+// per P (the runtime's processor slots, GOMAXPROCS of them). A goroutine
+// pins itself to its P with procPin, which keeps it from being preempted or
+// moved, uses that P's cache, and unpins. Nothing that can block or enter
+// the kernel runs while pinned: refills that need a lock or a new span
+// happen unpinned, and the span is installed after pinning again.
+//
+// Why per-P and not sharded caches behind mutexes: an uncontended
+// sync.Mutex costs two atomic read-modify-writes (about 10 ns here, see
+// BENCHMARKS.md), more than the whole Cache fast path; pinning costs two
+// plain increments of the M's lock count. The runtime keeps procPin and
+// procUnpin reachable by linkname for existing users (golang/go#67401).
+//
+// If GOMAXPROCS grows after NewHeap, goroutines on the new Ps share one
+// spare Cache behind a mutex: correct, slower.
+
+//go:linkname procPin runtime.procPin
+func procPin() int
+
+//go:linkname procUnpin runtime.procUnpin
+func procUnpin()
+
+// spare serves Ps beyond the per-P caches. mu guards cache.
+type spare struct {
+	mu    sync.Mutex
+	cache *Cache
+}
+
+// Alloc returns size bytes of zeroed memory from the heap, aligned as
+// Cache.Alloc. Safe for concurrent use.
+func (h *Heap) Alloc(size int) (unsafe.Pointer, error) {
+	if h.closed.Load() {
+		return nil, ErrClosed
+	}
+	if uint(size) > sizeclasses.MaxSmallSize {
+		return h.allocLarge(size, nil)
+	}
+	cl := sizeclasses.SizeToClass(uintptr(size))
+	if c := h.acquireP(); c != nil {
+		if cc := &c.cls[cl]; cc.free != 0 {
+			p := c.take(cc, cl)
+			h.releaseP(c)
+			return p, nil
+		}
+		h.releaseP(c)
+	}
+	return h.allocSmallSlow(cl, size)
+}
+
+// allocSmallSlow refills the current P's cache of class cl, and serves
+// sampled allocations. The parts that may block or allocate on the Go heap
+// (class lock, heap lock, system calls, recording a stack) run with the P
+// released; a fresh span is installed in whichever P the goroutine holds
+// afterwards.
+func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
+	var fresh *spans.Span // a span fetched unpinned, to install
+	noGuard := false
+	for {
+		c := h.acquireP()
+		if c == nil {
+			if fresh != nil {
+				h.uncacheSpan(fresh)
+			}
+			return h.allocSpare(cl, size)
+		}
+		var old *spans.Span
+		if fresh != nil {
+			// Another goroutine on this P may have installed a span
+			// meanwhile; the fresh one replaces it.
+			old = c.detach(cl)
+			c.install(cl, fresh)
+			fresh = nil
+		}
+		p, act, full, sampled := c.slowStep(cl, noGuard)
+		h.releaseP(c)
+		for _, s := range []*spans.Span{old, full} {
+			if s != nil {
+				h.uncacheSpan(s)
+			}
+		}
+		switch act {
+		case actDone:
+			if sampled {
+				h.recordSample(p, cl, 0)
+			}
+			return p, nil
+		case actGuard:
+			if p, ok, err := h.allocGuarded(size); ok || err != nil {
+				return p, err
+			}
+			noGuard = true // no guarded slot free: an ordinary allocation
+			continue
+		}
+		s, err := h.cacheSpan(cl, nil)
+		if err != nil {
+			return nil, err
+		}
+		fresh = s
+	}
+}
+
+// allocSpare allocates through the shared spare cache.
+func (h *Heap) allocSpare(cl uint8, size int) (unsafe.Pointer, error) {
+	h.spare.mu.Lock()
+	defer h.spare.mu.Unlock()
+	if h.spare.cache == nil {
+		h.spare.cache = h.newCache(false)
+	}
+	c := h.spare.cache
+	if cc := &c.cls[cl]; cc.free != 0 {
+		return c.take(cc, cl), nil
+	}
+	return c.allocSlow(cl, size)
+}
+
+// Free frees an object allocated from this heap, through any Cache or the
+// Heap. Safe for concurrent use. Errors as Cache.Free.
+func (h *Heap) Free(p unsafe.Pointer) error {
+	if h.closed.Load() {
+		return ErrClosed
+	}
+	return h.free(nil, p)
+}

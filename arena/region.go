@@ -1,0 +1,176 @@
+package arena
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/offheap/offheap/pages"
+	"github.com/offheap/offheap/spans"
+)
+
+const (
+	// regionChunkPages is the span a Region bumps through: 64 KiB, so a
+	// chunk costs one span record and wastes at most a few KiB at its end.
+	regionChunkPages = 8
+
+	// regionMaxBump is the largest request served from a shared chunk;
+	// larger ones get a span of their own, so a chunk never wastes more
+	// than a quarter of itself on one request.
+	regionMaxBump = regionChunkPages * pages.PageSize / 4
+
+	// regionAlign is the alignment of every region allocation (as Alloc's
+	// 16 bytes for sizes of 16 and more).
+	regionAlign = 16
+)
+
+// Region hands out memory by bumping an offset through spans it owns and
+// frees them all at once with Free: no per-object bookkeeping, no per-object
+// free.
+//
+// Alloc is safe for concurrent use by many goroutines: the common path is
+// one atomic add, with a mutex only to take a new span. Free must not run
+// concurrently with Alloc; after Free, Alloc returns ErrClosed. Region
+// memory cannot be freed through a Heap or Cache (ErrInvalidPointer).
+type Region struct {
+	h      *Heap
+	cur    atomic.Pointer[regionChunk] // the chunk being bumped through
+	closed atomic.Bool
+	used   atomic.Uint64 // bytes handed out
+
+	// mu guards spans and the replacement of cur.
+	mu    sync.Mutex
+	spans []*spans.Span // every span the region holds (records off the Go heap)
+	held  atomic.Uint64 // bytes in those spans
+}
+
+// regionChunk is a span being bumped through. off only grows; a bump that
+// ends past size failed and leaves the chunk for good.
+type regionChunk struct {
+	base uintptr
+	size uintptr
+	off  atomic.Uintptr
+}
+
+// RegionStats describes one region.
+type RegionStats struct {
+	Used  uint64 // bytes handed out (rounded up to 16 each)
+	Held  uint64 // bytes in the region's spans
+	Spans uint64 // spans held
+}
+
+// NewRegion returns an empty region of the heap. It holds no memory until
+// its first Alloc.
+func (h *Heap) NewRegion() *Region {
+	h.regions.Add(1)
+	return &Region{h: h}
+}
+
+// Alloc returns size bytes of zeroed memory, 16-byte aligned (8 KiB for
+// requests over 16 KiB), valid until the region's Free.
+func (r *Region) Alloc(size int) (unsafe.Pointer, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("%w: %d", ErrInvalidSize, size)
+	}
+	if r.closed.Load() || r.h.closed.Load() {
+		return nil, ErrClosed
+	}
+	n := (uintptr(max(size, 1)) + regionAlign - 1) &^ (regionAlign - 1)
+	if n > regionMaxBump {
+		return r.allocOwnSpan(size)
+	}
+	if ch := r.cur.Load(); ch != nil {
+		if end := ch.off.Add(n); end <= ch.size {
+			r.used.Add(uint64(n))
+			return r.h.ptr(ch.base + end - n), nil
+		}
+	}
+	return r.allocSlow(n)
+}
+
+// allocSlow takes a new chunk (unless another goroutine just did) and bumps.
+func (r *Region) allocSlow(n uintptr) (unsafe.Pointer, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	if ch := r.cur.Load(); ch != nil {
+		if end := ch.off.Add(n); end <= ch.size {
+			r.used.Add(uint64(n))
+			return r.h.ptr(ch.base + end - n), nil
+		}
+	}
+	s, err := r.h.allocSpanState(regionChunkPages, 0, spans.StateManual, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.adopt(s)
+	ch := &regionChunk{base: s.Base, size: regionChunkPages * pages.PageSize}
+	ch.off.Store(n)
+	r.cur.Store(ch)
+	r.used.Add(uint64(n))
+	return r.h.ptr(s.Base), nil
+}
+
+// allocOwnSpan serves a large request with a span of its own.
+func (r *Region) allocOwnSpan(size int) (unsafe.Pointer, error) {
+	if uint64(size) > uint64(r.h.limit-r.h.base) {
+		return nil, fmt.Errorf("%w: %w: %d bytes exceed the %d-byte reservation",
+			ErrInvalidSize, ErrOutOfMemory, size, r.h.limit-r.h.base)
+	}
+	npages := (uintptr(size) + pages.PageSize - 1) / pages.PageSize
+	s, err := r.h.allocSpanState(npages, 0, spans.StateManual, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		r.h.freeSpan(s)
+		return nil, ErrClosed
+	}
+	r.adopt(s)
+	r.used.Add(uint64(size+regionAlign-1) &^ (regionAlign - 1))
+	return r.h.ptr(s.Base), nil
+}
+
+// adopt records a new span of the region. Caller holds r.mu.
+func (r *Region) adopt(s *spans.Span) {
+	r.spans = append(r.spans, s)
+	b := uint64(s.NPages) * pages.PageSize
+	r.held.Add(b)
+	r.h.regionBytes.Add(int64(b))
+}
+
+// Free returns every span of the region to the heap at once. Memory from
+// the region must not be used afterwards. A second Free returns ErrClosed.
+func (r *Region) Free() error {
+	if !r.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	if r.h.closed.Load() {
+		return ErrClosed
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.spans {
+		b := uint64(s.NPages) * pages.PageSize
+		r.h.regionBytes.Add(-int64(b))
+		r.h.freeSpan(s)
+	}
+	r.spans = nil
+	r.cur.Store(nil)
+	r.held.Store(0)
+	r.h.regions.Add(-1)
+	return nil
+}
+
+// Stats returns the region's figures.
+func (r *Region) Stats() RegionStats {
+	r.mu.Lock()
+	n := len(r.spans)
+	r.mu.Unlock()
+	return RegionStats{Used: r.used.Load(), Held: r.held.Load(), Spans: uint64(n)}
+}

@@ -1,0 +1,210 @@
+package arena
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"unsafe"
+
+	"github.com/offheap/offheap/spans"
+)
+
+// Sampling: guarded allocation, profiling and debug checks all need the
+// slow path to run for chosen allocations. Rather than test a countdown on
+// every allocation, a Cache whose heap samples cuts each window of free
+// slots short: it hands out only as many slots as may go before the next
+// sample, keeps the rest of the word aside (spill), and the allocation
+// that finds the window empty is the sampled one. With sampling off,
+// windows are never cut and the fast path is exactly as it is without
+// this file.
+//
+// Counts are per Cache and shared by its classes, and slots freed back
+// into a window are handed out uncounted, so the rate is approximate;
+// GuardSampleRate 1 and Debug (windows of zero slots) are exact.
+
+// slowAct says what a small allocation's slow path must do next, with the
+// cache released.
+type slowAct uint8
+
+const (
+	actDone     slowAct = iota // p is the allocation
+	actNeedSpan                // the class's span is full (detached in old, if any): fetch one
+	actGuard                   // guard this allocation
+)
+
+// slowStep is the part of the small-object slow path that runs while the
+// caller owns c (an explicit Cache's goroutine, or a pinned per-P cache).
+// It neither blocks nor enters the kernel. sampled reports that p is a
+// profile sample whose stack the caller records once it has released c.
+// noGuard is set on the retry after a guarded allocation could not be had.
+func (c *Cache) slowStep(cl uint8, noGuard bool) (p unsafe.Pointer, act slowAct, old *spans.Span, sampled bool) {
+	cc := &c.cls[cl]
+	if !c.h.sampling {
+		if cc.free != 0 || c.refillWindow(cc) {
+			return c.take(cc, cl), actDone, nil, false
+		}
+		return nil, actNeedSpan, c.detach(cl), false
+	}
+	if c.accountWindow(cc) && !noGuard {
+		return nil, actGuard, nil, false
+	}
+	if cc.free == 0 {
+		cc.free, cc.spill = cc.spill, 0
+	}
+	if cc.free == 0 && !c.refillWindow(cc) {
+		return nil, actNeedSpan, c.detach(cl), false
+	}
+	p, sampled = c.takeSampled(cc, cl)
+	c.limitWindow(cc)
+	return p, actDone, nil, sampled
+}
+
+// accountWindow charges the slots of the window that ran dry to the
+// sampling countdowns, and reports whether the next allocation is to be
+// guarded. A due profile sample is remembered in c.profileDue.
+func (c *Cache) accountWindow(cc *classCache) (guard bool) {
+	n := int64(cc.granted)
+	cc.granted = 0
+	cfg := &c.h.cfg
+	if cfg.ProfileRate > 0 {
+		c.profileLeft -= n * int64(cc.size)
+		if c.profileLeft < int64(max(cc.size, 1)) {
+			c.profileDue = true
+			c.profileLeft = c.drawProfile()
+		}
+	}
+	if cfg.GuardSampleRate > 0 {
+		c.guardLeft -= n
+		if c.guardLeft <= 0 {
+			c.guardLeft = c.drawGuard()
+			return true
+		}
+	}
+	return false
+}
+
+// limitWindow cuts the window to the slots that may be handed out before
+// the next sample, moving the rest to spill.
+func (c *Cache) limitWindow(cc *classCache) {
+	k := int64(64)
+	cfg := &c.h.cfg
+	if cfg.Debug {
+		k = 0 // every allocation checks its slot's poison on the slow path
+	}
+	if cfg.GuardSampleRate > 0 {
+		k = min(k, c.guardLeft)
+	}
+	if cfg.ProfileRate > 0 {
+		k = min(k, c.profileLeft/int64(max(cc.size, 1)))
+	}
+	keep := lowestBits(cc.free, int(max(k, 0)))
+	cc.spill |= cc.free &^ keep
+	cc.free = keep
+	cc.granted = uint32(bits.OnesCount64(keep))
+}
+
+// lowestBits returns the k lowest set bits of x.
+func lowestBits(x uint64, k int) uint64 {
+	var keep uint64
+	for ; k > 0 && x != 0; k-- {
+		b := x & -x
+		keep |= b
+		x &^= b
+	}
+	return keep
+}
+
+// takeSampled hands out the lowest free slot of the window like take,
+// counting it against the sampling countdowns. In debug mode it first
+// checks that the slot still holds the poison written when it was freed;
+// a due profile sample marks the slot (so its free is noticed) and is
+// reported to the caller.
+func (c *Cache) takeSampled(cc *classCache, cl uint8) (p unsafe.Pointer, sampled bool) {
+	idx := cc.word*64 + uintptr(bits.TrailingZeros64(cc.free))
+	if c.h.cfg.Debug {
+		c.h.checkPoison(cc.base+idx*cc.size, cc.size, cc.span, idx)
+	}
+	p = c.take(cc, cl)
+	switch {
+	case c.profileDue:
+		c.profileDue = false
+		*cc.span.Slot(idx) = spans.SlotSampled
+		sampled = true
+	case c.h.cfg.ProfileRate > 0:
+		c.profileLeft -= int64(cc.size)
+	}
+	if c.h.cfg.GuardSampleRate > 0 {
+		c.guardLeft--
+	}
+	return p, sampled
+}
+
+// drawGuard returns how many allocations go unguarded before the next
+// guarded one: uniform in [0, 2(N-1)], mean N-1, so one in N on average.
+func (c *Cache) drawGuard() int64 {
+	n := int64(c.h.cfg.GuardSampleRate) - 1
+	if n <= 0 {
+		return 0
+	}
+	return int64(c.rand() % uint64(2*n+1))
+}
+
+// drawProfile returns the bytes until the next profile sample: an
+// exponential draw with mean ProfileRate, so that every byte is equally
+// likely to be sampled, as Go's heap profiler does.
+func (c *Cache) drawProfile() int64 {
+	u := (float64(c.rand()>>11) + 0.5) / (1 << 53)
+	return int64(-math.Log(u) * float64(c.h.cfg.ProfileRate))
+}
+
+// rand is a per-cache xorshift64* generator: sampling needs spread, not
+// cryptographic quality, and no shared state.
+func (c *Cache) rand() uint64 {
+	if c.rnd == 0 {
+		c.rnd = uint64(c.id)*0x9e3779b97f4a7c15 | 1
+	}
+	c.rnd ^= c.rnd >> 12
+	c.rnd ^= c.rnd << 25
+	c.rnd ^= c.rnd >> 27
+	return c.rnd * 0x2545f4914f6cdd1d
+}
+
+// initSampling starts a new cache's countdowns.
+func (c *Cache) initSampling() {
+	if c.h.cfg.GuardSampleRate > 0 {
+		c.guardLeft = c.drawGuard()
+	}
+	if c.h.cfg.ProfileRate > 0 {
+		c.profileLeft = c.drawProfile()
+	}
+}
+
+// debugPoison is the byte freed small objects are filled with in debug
+// mode: not zero (so reads of freed memory look wrong) and an odd pattern
+// unlikely to be written by accident.
+const debugPoison = 0xdb
+
+// scrub clears a freed object, or poisons it in debug mode.
+func (h *Heap) scrub(p unsafe.Pointer, size uintptr) {
+	b := unsafe.Slice((*byte)(p), size)
+	if h.cfg.Debug {
+		for i := range b {
+			b[i] = debugPoison
+		}
+		return
+	}
+	clear(b)
+}
+
+// checkPoison panics if a free slot about to be handed out was written
+// after it was freed, then clears it for its new owner.
+func (h *Heap) checkPoison(addr, size uintptr, s *spans.Span, idx uintptr) {
+	b := unsafe.Slice((*byte)(h.ptr(addr)), size)
+	for i, v := range b {
+		if v != debugPoison {
+			panic(fmt.Sprintf("offheap: write after free at %#x (byte %d of a %d-byte object, slot %d of %s): found %#x, want poison %#x",
+				addr+uintptr(i), i, size, idx, s.Describe(), v, debugPoison))
+		}
+	}
+	clear(b)
+}

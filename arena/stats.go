@@ -1,0 +1,171 @@
+package arena
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/offheap/offheap/pages"
+	"github.com/offheap/offheap/sizeclasses"
+)
+
+// Stats is a snapshot of a heap's figures. Byte counts are in bytes.
+//
+// When no allocation or free runs concurrently with Stats (for example
+// after the workers have finished), the snapshot is exact and satisfies
+// HeapSys == HeapInuse + HeapIdle, HeapReleased <= HeapIdle, and HeapAlloc
+// == the sum of the class sizes of live objects. Under concurrent traffic
+// each figure is read atomically but the figures may be a few operations
+// apart; counters never go backwards and HeapObjects never goes negative.
+type Stats struct {
+	Reserved     uint64 // address space reserved
+	HeapSys      uint64 // grown: made readable and writable for spans
+	HeapInuse    uint64 // in spans (including free slots of small spans)
+	HeapIdle     uint64 // grown and not in spans
+	HeapReleased uint64 // idle and returned to the kernel
+	HeapAlloc    uint64 // live objects, by class size (large: whole pages)
+	HeapObjects  uint64 // live objects
+	Mallocs      uint64 // allocations ever
+	Frees        uint64 // frees ever
+	Metadata     uint64 // off-heap metadata touched: span records, page map, page bitmaps
+
+	LargeObjects uint64 // live objects larger than 32 KiB
+	LargeAlloc   uint64 // their bytes (whole pages)
+
+	GuardedObjects     uint64 // live guarded objects (Config.GuardSampleRate)
+	GuardedAlloc       uint64 // their bytes (whole pages, guard page included)
+	GuardedQuarantined uint64 // freed guarded objects and debug-mode spans still PROT_NONE
+	ProfileSamples     uint64 // live profile samples (Config.ProfileRate)
+
+	Regions     uint64 // live regions
+	RegionInuse uint64 // bytes in spans held by regions (in HeapInuse, not in HeapAlloc)
+
+	LargestFreeRun uint64 // longest run of free grown pages, in bytes
+
+	MemoryLimit uint64 // Config.MemoryLimit, 0 for none
+	Committed   uint64 // bytes counted against the limit: HeapSys - HeapReleased
+
+	ScavengeReleased    uint64 // bytes ever returned to the kernel by scavenging
+	ScavengeFailures    uint64 // madvise calls that failed (their pages stay committed)
+	ScavengeRecommitted uint64 // released bytes taken again by spans (re-committed)
+	ScavengeGoal        uint64 // free bytes the scavenger keeps committed now (0: no worker)
+
+	// The background scavenger (all 0 when Config.ScavengeDelay < 0).
+	ScavengeCycles    uint64        // cycles finished: from memory due for release to none
+	ScavengeTime      time.Duration // wall time spent in its release steps
+	ScavengeLastCycle time.Duration // duration of the last finished cycle, pacing sleeps included
+
+	// ScavengeMaxLockHold is the longest heap-lock hold measured in a
+	// release step (any path: worker, Scavenge, MemoryLimit).
+	ScavengeMaxLockHold time.Duration
+
+	// Classes has one entry per size class, index = class; entry 0 is unused.
+	Classes []ClassStats
+}
+
+// ClassStats describes one size class.
+type ClassStats struct {
+	Size      uint64 // object size
+	Objects   uint64 // live objects
+	Spans     uint64 // spans of this class in use
+	SpanBytes uint64 // bytes in one span of this class
+	Mallocs   uint64
+	Frees     uint64
+}
+
+// Stats returns a snapshot of the heap's figures. It holds the heap lock
+// only to read the page allocator's counts. After Close it returns the
+// figures as they were at Close.
+func (h *Heap) Stats() Stats {
+	var st Stats
+	st.Reserved = uint64(h.limit - h.base)
+	st.MemoryLimit = uint64(h.cfg.MemoryLimit)
+	st.Classes = make([]ClassStats, sizeclasses.NumClasses)
+
+	// Frees first, then mallocs: every free read has its malloc counted,
+	// so live counts cannot go negative under concurrent traffic.
+	frees, mallocs := h.sumCounters()
+	largeFrees := h.largeFrees.Load()
+	largeMallocs := h.largeMallocs.Load()
+	for cl := 1; cl < sizeclasses.NumClasses; cl++ {
+		cs := &st.Classes[cl]
+		cs.Size = uint64(sizeclasses.Size(uint8(cl)))
+		cs.SpanBytes = uint64(sizeclasses.Pages(uint8(cl)) * pages.PageSize)
+		cs.Mallocs, cs.Frees = mallocs[cl], frees[cl]
+		cs.Objects = cs.Mallocs - cs.Frees
+		cs.Spans = uint64(max(h.classSpans[cl].Load(), 0))
+		st.HeapObjects += cs.Objects
+		st.HeapAlloc += cs.Objects * cs.Size
+		st.Mallocs += cs.Mallocs
+		st.Frees += cs.Frees
+	}
+	st.LargeObjects = largeMallocs - largeFrees
+	st.LargeAlloc = h.largeBytes.Load()
+	st.HeapObjects += st.LargeObjects
+	st.HeapAlloc += st.LargeAlloc
+	st.Mallocs += largeMallocs
+	st.Frees += largeFrees
+
+	h.guard.mu.Lock()
+	st.GuardedObjects = h.guard.mallocs - h.guard.frees
+	st.GuardedAlloc = h.guard.liveBytes
+	st.GuardedQuarantined = uint64(len(h.guard.quarantine))
+	st.Mallocs += h.guard.mallocs
+	st.Frees += h.guard.frees
+	h.guard.mu.Unlock()
+	st.HeapObjects += st.GuardedObjects
+	st.HeapAlloc += st.GuardedAlloc
+	h.prof.mu.Lock()
+	st.ProfileSamples = uint64(len(h.prof.recs))
+	h.prof.mu.Unlock()
+
+	if !h.closed.Load() {
+		h.lock.Lock()
+		ps := h.pages.Stats()
+		_, meta := h.pages.MetadataBytes()
+		h.lock.Unlock()
+		inuse := uintptr(h.inusePages.Load())
+		st.HeapSys = uint64(ps.Grown * pages.PageSize)
+		st.HeapInuse = uint64(inuse * pages.PageSize)
+		st.HeapIdle = st.HeapSys - st.HeapInuse
+		st.HeapReleased = uint64((ps.Scavenged + uintptr(h.cachedScav.Load())) * pages.PageSize)
+		st.Metadata = uint64(meta) + h.spans.MetadataBytes(ps.Grown)
+		st.LargestFreeRun = uint64(ps.LongestFree * pages.PageSize)
+	}
+	st.Regions = uint64(max(h.regions.Load(), 0))
+	st.RegionInuse = uint64(max(h.regionBytes.Load(), 0))
+	st.Committed = st.HeapSys - st.HeapReleased
+	st.ScavengeReleased = h.scav.released.Load()
+	st.ScavengeFailures = h.scav.failures.Load()
+	st.ScavengeRecommitted = h.scav.recommitted.Load()
+	st.ScavengeMaxLockHold = time.Duration(h.scav.maxHold.Load())
+	if h.bg != nil {
+		bs := h.bg.Stats()
+		st.ScavengeCycles = bs.Cycles
+		st.ScavengeTime = bs.Busy
+		st.ScavengeLastCycle = bs.LastCycle
+		st.ScavengeGoal = h.bg.Goal(st.HeapInuse)
+	}
+	return st
+}
+
+// sumCounters adds up every cache's counters: all frees, then all mallocs.
+func (h *Heap) sumCounters() (frees, mallocs [sizeclasses.NumClasses]uint64) {
+	h.statsMu.Lock()
+	defer h.statsMu.Unlock()
+	all := make([]*cacheCounters, 0, len(h.caches)+2)
+	all = append(all, &h.retired, &h.sharedCnt)
+	for _, c := range h.caches {
+		all = append(all, c.cnt)
+	}
+	for _, c := range all {
+		for cl := range frees {
+			frees[cl] += atomic.LoadUint64(&c.frees[cl])
+		}
+	}
+	for _, c := range all {
+		for cl := range mallocs {
+			mallocs[cl] += atomic.LoadUint64(&c.mallocs[cl])
+		}
+	}
+	return frees, mallocs
+}

@@ -1,0 +1,103 @@
+// Package scavenge is offheap's policy for giving free memory back to the
+// kernel: how much to keep, when to release the rest, and how fast. It
+// knows nothing of spans or bitmaps; it drives a heap through the two
+// methods of Heap (Usage and Release), and reads time through an injected
+// clock, so tests run it step by step on a fake heap and a fake clock.
+// It has no package-level mutable state.
+//
+// # The goal
+//
+// A heap keeps Goal(inUse) = RetainBytes + RetainFraction × inUse bytes of
+// free memory committed (64 MiB + 10 % by default): a cushion, so a
+// program that frees and reallocates does not pay a release and a refault
+// (~1.5 µs per 4 KiB page here) on every swing. Free memory above the
+// goal is due for release once it has been above the goal for Delay (1 s
+// by default). Precisely: the heap is sampled every Delay/8 and the amount
+// due is the least excess seen over the last Delay, capped by the excess
+// now. A burst of frees that is reallocated within the delay is never
+// released; memory that stays free goes back between Delay and Delay +
+// Delay/8 after it was freed, plus the time the release takes (below).
+// Under a memory limit, committed memory above 95 % of the limit is due at
+// once, so allocations rarely have to release memory themselves (the heap
+// does that synchronously when they must).
+//
+// # Pacing
+//
+// Each Step releases at most one batch, then returns how long to sleep so
+// that release work is a chosen share f of wall time: sleep = work ×
+// (1/f − 1). In steady state (little due) f is 1 % of one core. But
+// releasing 1 GiB with MADV_DONTNEED costs ~50–70 ms of CPU on this
+// machine, which at 1 % would take over 5 s: a released GiB would show in
+// RSS long after it was freed. So f follows the backlog: at the start of
+// a cycle (and whenever the backlog grows) f is set to what releases the
+// whole backlog within Delay/4 at the measured cost per byte (a smoothed
+// average of recent steps, starting from 64 ps/B), clamped to [1 %, 50 %],
+// and it does not drop as the backlog shrinks, so a burst's tail is not
+// slowed down. A GiB due thus costs ~60 ms of CPU spread over ~250 ms,
+// well inside "released within ~2 s of the free". The bursts are paid for
+// by the program's own frees: releasing a page costs roughly a tenth of
+// what faulting it in cost, so release work is bounded by a fraction of
+// the program's own page-fault work, and a heap whose free memory sits at
+// or below the goal costs only the sampling, ~1 µs eight times a second.
+//
+// # Batches and order
+//
+// A batch is at least 64 KiB (MinBatch: 16 OS pages per madvise, so its
+// fixed cost is amortised; below that, clearing is cheaper than a
+// release-and-refault round trip) and at most a 4 MiB chunk (MaxBatch), so
+// one step's madvise stays around a millisecond and the heap lock is
+// retaken at least once per chunk. Runs are taken highest address first:
+// allocation is address-ordered first fit, so the top of the heap is what
+// it reuses last.
+//
+// # Huge pages
+//
+// Each step asks first for runs of whole, aligned 2 MiB blocks (a
+// transparent huge page), then 512 KiB-aligned runs, then 64 KiB-aligned
+// ones. Whole huge pages go back before any huge page is broken up, and
+// since only the excess above the goal is released, the retained cushion
+// is made of the fragments: the free pages inside huge pages that are
+// mostly in use stay committed and those huge pages stay whole. Heap
+// Config.HugePages asks the kernel for huge pages (MADV_HUGEPAGE); with
+// THP "madvise" nothing is huge without it. (With max_ptes_none at its
+// default, khugepaged may still re-collapse a mostly free 2 MiB range;
+// golang/go#64332. We never call MADV_COLLAPSE, and no madvise runs
+// under a lock: golang/go#63334.)
+//
+// # Why MADV_DONTNEED by default
+//
+// MADV_FREE is cheaper (about a quarter of the cost per page), but the
+// kernel takes MADV_FREE'd pages only under memory pressure, so RSS stays
+// high and users read it as a leak; Go went back to MADV_DONTNEED by
+// default for that reason (golang/go#42330), and mimalloc users hit the
+// same (mimalloc#776). DONTNEED'd private anonymous pages also read back as
+// zero, which lets a span made wholly of released pages skip its clear;
+// under MADV_FREE every reused span is cleared.
+//
+// # Strict mode and the mapping budget
+//
+// Strict mode (DONTNEED then PROT_NONE, so touching released memory
+// faults) changes protections, and every protection change inside a
+// mapping splits it; the kernel refuses past vm.max_map_count (65530
+// here), and a Go allocator has crashed on that (matrixone#28736). So in
+// strict mode only whole, aligned 4 MiB chunks become PROT_NONE (smaller
+// runs get MADV_DONTNEED alone), and re-committing any page of a PROT_NONE
+// chunk makes the whole chunk read/write again. PROT_NONE ranges are thus
+// unions of whole chunks, and a heap with G grown chunks has at most G + 2
+// mappings (checkerboard worst case; adjacent chunks merge), 16 386 for
+// the default 64 GiB reservation. The cost is precision: protection is per
+// chunk, and a chunk partly reused and released again in pieces stays
+// read/write (its released pages read as zero) until it is wholly free of
+// data and released whole. Strict mode clears every reused span: a
+// re-commit that fails hands its pages back as released even if some held
+// data.
+//
+// # Locking rule
+//
+// The heap lock covers bitmap and counter updates only. A release step
+// is: lock, take the run out of the page allocator (marked in use so
+// nobody allocates it), unlock; madvise/mprotect with no lock; lock, give
+// it back as released (or, if the kernel refused, as plain free pages,
+// retried later: nothing is lost), unlock. The heap records the longest
+// hold of those sections (Stats.ScavengeMaxLockHold).
+package scavenge
