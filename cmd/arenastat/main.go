@@ -1,0 +1,133 @@
+// Command arenastat runs workloads on an offheap heap, replays allocation
+// traces, or attaches to a live process, and reports the heap's figures:
+// a table, JSON or Prometheus text, and a picture of the page map.
+//
+// Usage:
+//
+//	arenastat [run flags]                    the default workload (mixed, 3s)
+//	arenastat run -workload NAME -duration D -goroutines N -memlimit BYTES [-ops N] [-record FILE]
+//	arenastat replay [-memlimit BYTES] FILE
+//	arenastat attach [-watch D] [-count N] URL
+//	arenastat map [-o map.png] [-duration D] [URL]
+//
+// Every report takes -format table|json|prom. Workloads: mixed (producers
+// and consumers passing mixed-size objects over channels), small (steady
+// small objects), growshrink (grow to a peak, free most, scavenge: memory
+// coming back). Traces are in the format of package
+// github.com/offheap/offheap/trace; URLs are those of an arenahttp handler,
+// e.g. http://localhost:6060/debug/offheap/.
+//
+// Bad input gets one line on stderr and exit status 1.
+//
+// arenastat knows nothing of offheap's internals: it uses package arena's
+// exported API only.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// exitBad is the exit status for any failure: bad input or a failed run.
+const exitBad = 1
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// command is one subcommand.
+type command struct {
+	name, args, about string
+	run               func(args []string, out *output) error
+}
+
+var commands = []command{
+	{"run", "[-workload NAME] [-duration D] [-goroutines N] [-memlimit BYTES] [-ops N] [-record FILE] [-format F]",
+		"run a workload on a fresh heap and report", runCmd},
+	{"replay", "[-memlimit BYTES] [-format F] FILE", "replay an allocation trace on a fresh heap and report", replayCmd},
+	{"attach", "[-watch D] [-count N] [-format F] URL", "report a live process's heap, read from its arenahttp handler", attachCmd},
+	{"map", "[-o FILE.png] [-duration D] [URL]", "draw the page map of a live process, or of a fresh heap after the default workload", mapCmd},
+}
+
+// output is where a command writes; terminal says stdout is a terminal.
+type output struct {
+	stdout, stderr io.Writer
+	terminal       bool
+}
+
+// realMain runs arenastat and returns its exit status. A panic anywhere on
+// the main goroutine becomes one line on stderr, never a stack trace.
+func realMain(args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "arenastat: internal error: %s\n", oneLine(fmt.Sprint(r)))
+			code = exitBad
+		}
+	}()
+	out := &output{stdout: stdout, stderr: stderr, terminal: isTerminal(stdout)}
+	name, rest := "run", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, rest = args[0], args[1:]
+	}
+	if name == "help" {
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != name {
+			continue
+		}
+		err := c.run(rest, out)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "arenastat %s: %s\n", name, oneLine(err.Error()))
+			return exitBad
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "arenastat: unknown command %q (want %s, or help)\n", name, commandNames())
+	return exitBad
+}
+
+func commandNames() string {
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: arenastat [command] [flags]\n\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %s %s\n      %s\n", c.name, c.args, c.about)
+	}
+	fmt.Fprintf(w, "\nWith no command, arenastat runs the %s workload. Workloads: %s.\n", defaultWorkload, workloadNames())
+	fmt.Fprintf(w, "Run arenastat COMMAND -h for a command's flags.\n")
+}
+
+// oneLine flattens a message to one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")), " ")
+}
+
+// isTerminal reports whether w is a terminal: a character device other
+// than the null device (which is one too).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(st, null)
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/offheap/offheap/arena"
+	"github.com/offheap/offheap/trace"
+)
+
+const (
+	defaultWorkload   = "mixed"
+	defaultDuration   = 3 * time.Second
+	defaultGoroutines = 4
+	// maxGoroutines bounds -goroutines: each one holds a Cache.
+	maxGoroutines = 1024
+	// maxDuration bounds -duration, to catch a mistyped unit.
+	maxDuration = 24 * time.Hour
+)
+
+// runConfig is what a workload run needs.
+type runConfig struct {
+	workload   string
+	duration   time.Duration
+	goroutines int
+	memLimit   int64
+	maxAllocs  uint64
+	record     string // trace file; "" for none
+}
+
+func (c *runConfig) check() error {
+	if _, ok := workloads[c.workload]; !ok {
+		return fmt.Errorf("unknown workload %q (valid: %s)", c.workload, workloadNames())
+	}
+	if c.duration <= 0 || c.duration > maxDuration {
+		return fmt.Errorf("-duration %s out of range (0, %s]", c.duration, maxDuration)
+	}
+	if c.goroutines < 1 || c.goroutines > maxGoroutines {
+		return fmt.Errorf("-goroutines %d out of range [1, %d]", c.goroutines, maxGoroutines)
+	}
+	return nil
+}
+
+func runCmd(args []string, out *output) error {
+	fs := newFlagSet("run")
+	cfg := runConfig{}
+	fs.StringVar(&cfg.workload, "workload", defaultWorkload, "workload: "+workloadNames())
+	fs.DurationVar(&cfg.duration, "duration", defaultDuration, "how long to run")
+	fs.IntVar(&cfg.goroutines, "goroutines", defaultGoroutines, "worker goroutines, each with an arena.Cache")
+	limit := bytesFlag(0)
+	fs.Var(&limit, "memlimit", "arena.Config.MemoryLimit: bytes, or with a unit (256MiB); 0 for none")
+	fs.Uint64Var(&cfg.maxAllocs, "ops", 0, "stop after this many allocations (0: run for -duration)")
+	fs.StringVar(&cfg.record, "record", "", "write the run's allocation trace to this file")
+	format := fs.String("format", formatTable, "report format: table, json or prom")
+	pos, err := parseArgs(fs, args, out)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	cfg.memLimit = int64(limit)
+	if err := checkFormat(*format); err != nil {
+		return err
+	}
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	rep, err := runWorkload(cfg, out, nil)
+	if err != nil {
+		return err
+	}
+	return rep.write(out.stdout, *format)
+}
+
+// runWorkload runs a workload on a fresh heap and reports on it. inspect,
+// if not nil, sees the heap after the run, before the workload frees what
+// it holds.
+func runWorkload(cfg runConfig, out *output, inspect func(h *arena.Heap)) (*Report, error) {
+	wl := workloads[cfg.workload]
+	h, err := arena.NewHeap(arena.Config{MemoryLimit: cfg.memLimit})
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+
+	var rec *trace.Recorder
+	var traceFile *os.File
+	if cfg.record != "" {
+		if traceFile, err = os.Create(cfg.record); err != nil {
+			return nil, err
+		}
+		defer traceFile.Close()
+		rec = trace.NewRecorder(traceFile, h)
+	}
+
+	w := newWorker(h, cfg.duration, cfg.goroutines, cfg.maxAllocs, rec)
+	defer w.timer.Stop()
+	stop := func() {}
+	if out.terminal {
+		stop = startProgress(out.stderr, cfg.workload, w.elapsed, func() string {
+			return fmt.Sprintf("%d allocs", w.allocs.Load())
+		})
+	}
+	phases, cleanup, err := wl.run(w)
+	took := time.Since(w.start)
+	stop()
+	if err == nil {
+		err = w.err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(phases) == 0 {
+		phases = []Phase{w.snapshot("end of run")}
+	}
+	if rec != nil {
+		if err := rec.Flush(); err != nil {
+			return nil, fmt.Errorf("writing trace: %w", err)
+		}
+		if err := traceFile.Close(); err != nil {
+			return nil, fmt.Errorf("writing trace: %w", err)
+		}
+	}
+	if inspect != nil {
+		inspect(h)
+	}
+	cleanup()
+
+	rep := &Report{
+		Title: fmt.Sprintf("offheap: workload %s (%s)", cfg.workload, wl.about),
+		Summary: &Summary{
+			Workload: cfg.workload, Duration: took, Goroutines: cfg.goroutines,
+			Allocs: w.allocs.Load(), Frees: w.frees.Load(), AllocBytes: w.allocBytes.Load(),
+			OOM: w.oom.Load(), Scavenged: w.scavenged,
+		},
+		Phases: phases,
+	}
+	return rep, nil
+}

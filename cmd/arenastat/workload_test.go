@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/offheap/offheap/arena"
+	"github.com/offheap/offheap/trace"
+)
+
+// quickRun is short enough for the race detector on two cores.
+const quickRun = 150 * time.Millisecond
+
+var quiet = &output{stdout: io.Discard, stderr: io.Discard}
+
+// TestWorkloadsInProcess runs every workload in this process, where the
+// race detector sees its goroutines, and checks its books balance.
+func TestWorkloadsInProcess(t *testing.T) {
+	for name := range workloads {
+		t.Run(name, func(t *testing.T) {
+			cfg := runConfig{workload: name, duration: quickRun, goroutines: 3}
+			var after arena.Stats
+			rep, err := runWorkload(cfg, quiet, func(h *arena.Heap) {
+				if err := h.Verify(); err != nil {
+					t.Error(err)
+				}
+				after = h.Stats()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := rep.Summary
+			if s.Allocs == 0 || s.OOM != 0 {
+				t.Fatalf("summary %+v", s)
+			}
+			last := rep.Phases[len(rep.Phases)-1].Snapshot
+			if last.Mallocs != s.Allocs || last.Frees != s.Frees || after.HeapObjects != s.Allocs-s.Frees {
+				t.Fatalf("heap counts %d/%d, run counts %d/%d", last.Mallocs, last.Frees, s.Allocs, s.Frees)
+			}
+			if name == "growshrink" {
+				peak, end := rep.Phases[0].Snapshot, rep.Phases[2].Snapshot
+				if len(rep.Phases) != 3 || end.Committed >= peak.Committed || s.Scavenged == 0 {
+					t.Fatalf("growshrink gave nothing back: peak %d, end %d committed", peak.Committed, end.Committed)
+				}
+			}
+		})
+	}
+}
+
+func TestWorkloadMemoryLimit(t *testing.T) {
+	cfg := runConfig{workload: "growshrink", duration: time.Second, goroutines: 2, memLimit: 16 << 20}
+	rep, err := runWorkload(cfg, quiet, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Summary.OOM == 0 {
+		t.Fatalf("no out-of-memory failures under a 16 MiB limit: %+v", rep.Summary)
+	}
+	if peak := rep.Phases[0].Snapshot; peak.Committed > 16<<20 || peak.MemoryLimit != 16<<20 {
+		t.Fatalf("committed %d under a limit of %d", peak.Committed, peak.MemoryLimit)
+	}
+}
+
+// TestRecordReplay records a run and replays it: the replay ends with the
+// live objects the run had when recording stopped.
+func TestRecordReplay(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "run.trace")
+	cfg := runConfig{workload: "mixed", duration: 5 * time.Second, goroutines: 2, maxAllocs: 3000, record: file}
+	rep, err := runWorkload(cfg, quiet, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Summary.Allocs < 3000 || rep.Summary.Duration > 4*time.Second {
+		t.Fatalf("-ops did not bound the run: %+v", rep.Summary)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := replay(file, bytes.NewReader(data), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := again.Summary
+	if s.Allocs != rep.Summary.Allocs || s.Frees != rep.Summary.Frees {
+		t.Fatalf("replay did %d/%d, run did %d/%d", s.Allocs, s.Frees, rep.Summary.Allocs, rep.Summary.Frees)
+	}
+	if got, want := again.Phases[0].Snapshot.HeapObjects, rep.Phases[0].Snapshot.HeapObjects; got != want {
+		t.Fatalf("replay ends with %d objects, the run had %d", got, want)
+	}
+}
+
+func TestReplayErrors(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"nonsense\n", "t.trace: line 1: bad header"},
+		{trace.Header + "\na 1 10\nf 2\n", "t.trace: line 3: free of unknown id 2"},
+	} {
+		_, err := replay("t.trace", strings.NewReader(tc.in), 0)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("replay(%q) = %v, want %q", tc.in, err, tc.want)
+		}
+	}
+	// Allocations the heap refuses are counted, and their frees skipped.
+	rep, err := replay("t.trace", strings.NewReader(trace.Header+"\na 1 1099511627776\na 2 8\nf 1\nf 2\n"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rep.Summary; s.Allocs != 1 || s.Frees != 1 || s.OOM+s.Failed != 1 {
+		t.Fatalf("summary %+v", s)
+	}
+}
+
+func TestProgress(t *testing.T) {
+	var b bytes.Buffer
+	drawProgress(&b, "mixed", 0.5, "12 allocs")
+	if got := b.String(); !strings.Contains(got, "[###############...............]  50% 12 allocs") || !strings.HasPrefix(got, "\r") {
+		t.Fatalf("progress %q", got)
+	}
+	var sb syncBuffer
+	stop := startProgress(&sb, "x", func() float64 { return 2 }, func() string { return "" })
+	time.Sleep(2 * progressTick)
+	stop()
+	if got := sb.String(); !strings.Contains(got, "100%") || !strings.HasSuffix(got, "\r\x1b[K") {
+		t.Fatalf("progress %q", got)
+	}
+}

@@ -1,0 +1,123 @@
+package heapview
+
+import (
+	"time"
+
+	"github.com/offheap/offheap/arena"
+)
+
+// Snapshot is one heap's figures at one moment, with what is derived from
+// them. Its JSON form (snake_case keys, byte counts in bytes, durations in
+// nanoseconds) is what arenahttp serves and arenastat attach reads; it is
+// spelled out here rather than taken from arena.Stats so that the wire
+// format changes only on purpose.
+type Snapshot struct {
+	Time time.Time `json:"time,omitzero"` // when it was taken; zero in tests
+	Figures
+
+	// Fragmentation is 1 - HeapAlloc/(HeapInuse - RegionInuse): the share
+	// of the pages in object spans not holding live objects (free slots,
+	// tail waste of spans). Region spans are left out: a region's bump
+	// allocations are not counted as live objects. 0 when nothing is in use.
+	Fragmentation float64 `json:"fragmentation"`
+
+	// RSS is the resident bytes of the heap's reservation, from
+	// /proc/self/smaps; RSSKnown is false where that could not be read.
+	RSS      uint64 `json:"rss_bytes"`
+	RSSKnown bool   `json:"rss_known"`
+
+	// Classes lists the size classes that ever saw an allocation, by class.
+	Classes []ClassView `json:"classes"`
+}
+
+// Figures are arena.Stats' heap-wide figures; see there for their meaning.
+type Figures struct {
+	Reserved     uint64 `json:"reserved_bytes"`
+	HeapSys      uint64 `json:"heap_sys_bytes"`
+	HeapInuse    uint64 `json:"heap_inuse_bytes"`
+	HeapIdle     uint64 `json:"heap_idle_bytes"`
+	HeapReleased uint64 `json:"heap_released_bytes"`
+	HeapAlloc    uint64 `json:"heap_alloc_bytes"`
+	HeapObjects  uint64 `json:"heap_objects"`
+	Mallocs      uint64 `json:"mallocs"`
+	Frees        uint64 `json:"frees"`
+	Metadata     uint64 `json:"metadata_bytes"`
+	LargeObjects uint64 `json:"large_objects"`
+	LargeAlloc   uint64 `json:"large_alloc_bytes"`
+	Regions      uint64 `json:"regions"`
+	RegionInuse  uint64 `json:"region_inuse_bytes"`
+
+	LargestFreeRun uint64 `json:"largest_free_run_bytes"`
+	MemoryLimit    uint64 `json:"memory_limit_bytes"`
+	Committed      uint64 `json:"committed_bytes"`
+
+	ScavengeReleased    uint64        `json:"scavenge_released_bytes"`
+	ScavengeFailures    uint64        `json:"scavenge_failures"`
+	ScavengeRecommitted uint64        `json:"scavenge_recommitted_bytes"`
+	ScavengeGoal        uint64        `json:"scavenge_goal_bytes"`
+	ScavengeCycles      uint64        `json:"scavenge_cycles"`
+	ScavengeTime        time.Duration `json:"scavenge_time_ns"`
+}
+
+// FiguresOf copies st's heap-wide figures.
+func FiguresOf(st arena.Stats) Figures {
+	return Figures{
+		Reserved: st.Reserved, HeapSys: st.HeapSys, HeapInuse: st.HeapInuse, HeapIdle: st.HeapIdle,
+		HeapReleased: st.HeapReleased, HeapAlloc: st.HeapAlloc, HeapObjects: st.HeapObjects,
+		Mallocs: st.Mallocs, Frees: st.Frees, Metadata: st.Metadata,
+		LargeObjects: st.LargeObjects, LargeAlloc: st.LargeAlloc,
+		Regions: st.Regions, RegionInuse: st.RegionInuse,
+		LargestFreeRun: st.LargestFreeRun, MemoryLimit: st.MemoryLimit, Committed: st.Committed,
+		ScavengeReleased: st.ScavengeReleased, ScavengeFailures: st.ScavengeFailures,
+		ScavengeRecommitted: st.ScavengeRecommitted, ScavengeGoal: st.ScavengeGoal,
+		ScavengeCycles: st.ScavengeCycles, ScavengeTime: st.ScavengeTime,
+	}
+}
+
+// ClassView is one size class's figures with its utilisation.
+type ClassView struct {
+	Class   int    `json:"class"`
+	Size    uint64 `json:"size"`
+	Objects uint64 `json:"objects"`
+	Spans   uint64 `json:"spans"`
+	Mallocs uint64 `json:"mallocs"`
+	Frees   uint64 `json:"frees"`
+
+	// SpanBytes is the size of one span of the class, 0 if unknown.
+	SpanBytes uint64 `json:"span_bytes"`
+	// Utilisation is Objects*Size / (Spans*SpanBytes): how full the
+	// class's spans are. 0 when it has no spans or SpanBytes is unknown.
+	Utilisation float64 `json:"utilisation"`
+}
+
+// Take reads h's figures now.
+func Take(h *arena.Heap) Snapshot {
+	st := h.Stats()
+	rss, err := ResidentBytes(h.Mappings())
+	s := Derive(st, SpanBytes(), rss, err == nil)
+	s.Time = time.Now()
+	return s
+}
+
+// Derive computes the derived figures of st. spanBytes maps a class's
+// object size to its span size (sizes it lacks get no utilisation).
+func Derive(st arena.Stats, spanBytes map[uint64]uint64, rss uint64, rssKnown bool) Snapshot {
+	s := Snapshot{Figures: FiguresOf(st), RSS: rss, RSSKnown: rssKnown}
+	if st.HeapInuse > st.RegionInuse {
+		if objSpans := st.HeapInuse - st.RegionInuse; st.HeapAlloc <= objSpans {
+			s.Fragmentation = 1 - float64(st.HeapAlloc)/float64(objSpans)
+		}
+	}
+	for cl, c := range st.Classes {
+		if cl == 0 || c.Mallocs == 0 {
+			continue
+		}
+		v := ClassView{Class: cl, Size: c.Size, Objects: c.Objects, Spans: c.Spans,
+			Mallocs: c.Mallocs, Frees: c.Frees, SpanBytes: spanBytes[c.Size]}
+		if v.Spans > 0 && v.SpanBytes > 0 {
+			v.Utilisation = float64(v.Objects*v.Size) / float64(v.Spans*v.SpanBytes)
+		}
+		s.Classes = append(s.Classes, v)
+	}
+	return s
+}
