@@ -58,10 +58,7 @@ func (h *Heap) allocSpanState(npages uintptr, class uint8, st spans.State, pc *p
 	}
 	if h.cfg.Debug && class != 0 {
 		// Free slots hold poison in debug mode, from the start.
-		b := unsafe.Slice((*byte)(h.ptr(base)), npages*pages.PageSize)
-		for i := range b {
-			b[i] = debugPoison
-		}
+		poison(h.ptr(base), npages*pages.PageSize)
 	}
 	s.Base, s.NPages, s.Class, s.ElemSize = base, uint32(npages), class, uint32(elem)
 	h.classSpans[class].Add(1)

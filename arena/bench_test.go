@@ -191,25 +191,9 @@ func BenchmarkPairRatio(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			// The framework picks b.N from the elapsed time: leave the
-			// warm-up out of it.
-			b.ResetTimer()
-			var took [len(kinds)]time.Duration
-			for done, turn := 0, 0; done < b.N; turn++ {
-				k := min(ratioBlock, b.N-done)
-				for j := range kinds {
-					i := (j + turn) % len(kinds)
-					t := time.Now()
-					if err := kinds[i](k); err != nil {
-						b.Fatal(err)
-					}
-					took[i] += time.Since(t)
-				}
-				done += k
-			}
+			took := runInterleaved(b, kinds[:])
 			sinkBytes = nil
-			per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) }
-			cacheNs, heapNs, makeNs := per(took[0]), per(took[1]), per(took[2])
+			cacheNs, heapNs, makeNs := took[0], took[1], took[2]
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(cacheNs, "cache-ns/op")
 			b.ReportMetric(heapNs, "heap-ns/op")
@@ -218,6 +202,33 @@ func BenchmarkPairRatio(b *testing.B) {
 			b.ReportMetric(heapNs/cacheNs, "heap/cache")
 		})
 	}
+}
+
+// runInterleaved runs b.N calls' worth of each kind in blocks of
+// ratioBlock, rotating which kind goes first so all see the same machine
+// load, and returns each kind's ns per call. Warm-up is left out of the
+// timing the framework uses to pick b.N.
+func runInterleaved(b *testing.B, kinds []func(k int) error) []float64 {
+	b.Helper()
+	b.ResetTimer()
+	took := make([]time.Duration, len(kinds))
+	for done, turn := 0, 0; done < b.N; turn++ {
+		k := min(ratioBlock, b.N-done)
+		for j := range kinds {
+			i := (j + turn) % len(kinds)
+			t := time.Now()
+			if err := kinds[i](k); err != nil {
+				b.Fatal(err)
+			}
+			took[i] += time.Since(t)
+		}
+		done += k
+	}
+	ns := make([]float64, len(kinds))
+	for i, d := range took {
+		ns[i] = float64(d.Nanoseconds()) / float64(b.N)
+	}
+	return ns
 }
 
 // parallelSize is the object size of the parallel benchmarks.

@@ -105,9 +105,14 @@ type Config struct {
 
 	// ProfileRate samples about one allocation per ProfileRate bytes and
 	// records its call stack until it is freed (Heap.ProfileRecords;
-	// arenahttp serves a pprof heap profile). 0 turns it off.
+	// arenahttp serves a pprof heap profile). 0 turns it off;
+	// DefaultProfileRate is a good value to turn it on with.
 	ProfileRate int
 }
+
+// DefaultProfileRate is the sampling rate the Go runtime uses for its own
+// heap profile (runtime.MemProfileRate): one sample per 512 KiB allocated.
+const DefaultProfileRate = 512 << 10
 
 func (c *Config) normalize() error {
 	if c.MemoryLimit < 0 {

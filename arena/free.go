@@ -75,12 +75,15 @@ func (h *Heap) free(c *Cache, p unsafe.Pointer) error {
 	off := addr - s.Base
 	idx := sizeclasses.ObjIndex(cl, off)
 	size := uintptr(s.ElemSize)
-	if idx*size != off || idx >= uintptr(s.NElems) {
-		return fmt.Errorf("%w: %#x is inside an object of %s", ErrInvalidPointer, addr, s.Describe())
+	if !h.uncheckedFree {
+		if idx*size != off || idx >= uintptr(s.NElems) {
+			return fmt.Errorf("%w: %#x is inside an object of %s", ErrInvalidPointer, addr, s.Describe())
+		}
+		if st := *s.Slot(idx); (st != spans.SlotAllocated && st != spans.SlotSampled) || s.FreedBit(idx) {
+			return fmt.Errorf("%w: %#x (slot %d of %s)", ErrDoubleFree, addr, idx, s.Describe())
+		}
 	}
-	if st := *s.Slot(idx); (st != spans.SlotAllocated && st != spans.SlotSampled) || s.FreedBit(idx) {
-		return fmt.Errorf("%w: %#x (slot %d of %s)", ErrDoubleFree, addr, idx, s.Describe())
-	} else if st == spans.SlotSampled {
+	if *s.Slot(idx) == spans.SlotSampled {
 		h.forgetSample(addr)
 	}
 	gen := s.Gen()

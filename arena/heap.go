@@ -43,6 +43,10 @@ type Heap struct {
 
 	central [sizeclasses.NumClasses]central
 
+	// uncheckedFree skips Free's interior-pointer and double-free checks.
+	// Only benchmarks set it, to measure what the checks cost.
+	uncheckedFree bool
+
 	// Sampling (sample.go): set when Debug, GuardSampleRate or
 	// ProfileRate asks the slow path to see chosen allocations.
 	sampling bool

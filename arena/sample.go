@@ -181,30 +181,41 @@ func (c *Cache) initSampling() {
 
 // debugPoison is the byte freed small objects are filled with in debug
 // mode: not zero (so reads of freed memory look wrong) and an odd pattern
-// unlikely to be written by accident.
-const debugPoison = 0xdb
+// unlikely to be written by accident. poisonWord is eight of it.
+const (
+	debugPoison = 0xdb
+	poisonWord  = 0xdbdbdbdbdbdbdbdb
+)
 
 // scrub clears a freed object, or poisons it in debug mode.
 func (h *Heap) scrub(p unsafe.Pointer, size uintptr) {
-	b := unsafe.Slice((*byte)(p), size)
 	if h.cfg.Debug {
-		for i := range b {
-			b[i] = debugPoison
-		}
+		poison(p, size)
 		return
 	}
-	clear(b)
+	clear(unsafe.Slice((*byte)(p), size))
+}
+
+// poison fills size bytes at p (8-byte aligned; size a multiple of 8, as
+// every class size is) with the poison, a word at a time.
+func poison(p unsafe.Pointer, size uintptr) {
+	for i, w := 0, unsafe.Slice((*uint64)(p), size/8); i < len(w); i++ {
+		w[i] = poisonWord
+	}
 }
 
 // checkPoison panics if a free slot about to be handed out was written
 // after it was freed, then clears it for its new owner.
 func (h *Heap) checkPoison(addr, size uintptr, s *spans.Span, idx uintptr) {
-	b := unsafe.Slice((*byte)(h.ptr(addr)), size)
-	for i, v := range b {
-		if v != debugPoison {
-			panic(fmt.Sprintf("offheap: write after free at %#x (byte %d of a %d-byte object, slot %d of %s): found %#x, want poison %#x",
-				addr+uintptr(i), i, size, idx, s.Describe(), v, debugPoison))
+	w := unsafe.Slice((*uint64)(h.ptr(addr)), size/8)
+	for i, v := range w {
+		if v == poisonWord {
+			continue
 		}
+		k := bits.TrailingZeros64(v^poisonWord) / 8
+		off := uintptr(i*8 + k)
+		panic(fmt.Sprintf("offheap: write after free at %#x (byte %d of a %d-byte object, slot %d of %s): found %#x, want poison %#x",
+			addr+off, off, size, idx, s.Describe(), byte(v>>(8*k)), debugPoison))
 	}
-	clear(b)
+	clear(w)
 }

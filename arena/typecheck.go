@@ -14,7 +14,7 @@ var ErrPointerType = errors.New("offheap: type contains Go pointers")
 
 // typeFacts is what the typed API needs to know about a type, computed once.
 type typeFacts struct {
-	typ  reflect.Type
+	key  uintptr // the runtime's descriptor of *T (see factsOf)
 	size uintptr
 	err  error // nil, or ErrPointerType naming the field path
 }
@@ -29,20 +29,27 @@ const typeMemoSize = 256
 // Heap's state. Entries are immutable once stored.
 var typeMemo [typeMemoSize]atomic.Pointer[typeFacts]
 
-// factsFor returns the facts for t, computing them on a memo miss.
-func factsFor(t reflect.Type) *typeFacts {
-	// A reflect.Type is an interface holding a pointer to the runtime's
-	// type descriptor; that pointer is unique per type.
-	key := (*[2]uintptr)(unsafe.Pointer(&t))[1]
+// factsOf returns the facts for T. The memo key is the type word of an
+// interface holding a *T: a constant the compiler materialises, unique per
+// type, so a hit costs no reflection at all.
+func factsOf[T any]() *typeFacts {
+	e := any((*T)(nil))
+	key := (*[2]uintptr)(unsafe.Pointer(&e))[0]
 	slot := &typeMemo[(key>>4^key>>12)%typeMemoSize]
-	if f := slot.Load(); f != nil && f.typ == t {
+	if f := slot.Load(); f != nil && f.key == key {
 		return f
 	}
-	f := &typeFacts{typ: t, size: t.Size()}
+	f := newFacts(reflect.TypeFor[T](), key)
+	slot.Store(f)
+	return f
+}
+
+// newFacts computes the facts for t.
+func newFacts(t reflect.Type, key uintptr) *typeFacts {
+	f := &typeFacts{key: key, size: t.Size()}
 	if path, ok := pointerPath(t, t.String()); ok {
 		f.err = fmt.Errorf("%w: %s holds %s", ErrPointerType, t, path)
 	}
-	slot.Store(f)
 	return f
 }
 
@@ -72,4 +79,4 @@ func pointerPath(t reflect.Type, path string) (string, bool) {
 // CheckType returns nil if values of type T may live in offheap memory, and
 // otherwise an error wrapping ErrPointerType that names the first field
 // holding a Go pointer.
-func CheckType[T any]() error { return factsFor(reflect.TypeFor[T]()).err }
+func CheckType[T any]() error { return factsOf[T]().err }

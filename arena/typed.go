@@ -2,7 +2,6 @@ package arena
 
 import (
 	"fmt"
-	"reflect"
 	"unsafe"
 
 	"golang.org/x/exp/constraints"
@@ -26,7 +25,7 @@ type Freer interface {
 // their targets could be freed under you. Such a T gets ErrPointerType.
 // The check is made once per type and remembered.
 func New[T any](a Allocator) (*T, error) {
-	f := factsFor(reflect.TypeFor[T]())
+	f := factsOf[T]()
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -43,7 +42,7 @@ func New[T any](a Allocator) (*T, error) {
 // zero-size T) needs no memory: it is made without allocating, and
 // FreeSlice of it does nothing.
 func MakeSlice[T any](a Allocator, len, cap int) ([]T, error) {
-	f := factsFor(reflect.TypeFor[T]())
+	f := factsOf[T]()
 	if f.err != nil {
 		return nil, f.err
 	}

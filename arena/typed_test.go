@@ -187,23 +187,4 @@ func TestMulNoOverflow(t *testing.T) {
 	}
 }
 
-func BenchmarkTypedNew(b *testing.B) {
-	h, err := NewHeap(Config{Reserve: 1 << 30})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.Close()
-	c := h.NewCache()
-	b.Run("raw", func(b *testing.B) {
-		for b.Loop() {
-			p, _ := c.Alloc(int(unsafe.Sizeof(plainRecord{})))
-			c.Free(p)
-		}
-	})
-	b.Run("typed", func(b *testing.B) {
-		for b.Loop() {
-			p, _ := New[plainRecord](c)
-			Free(c, p)
-		}
-	})
-}
+const unsafeSizeofRecord = unsafe.Sizeof(plainRecord{})

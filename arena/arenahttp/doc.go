@@ -13,6 +13,9 @@
 //	/debug/offheap/?format=prom      Prometheus text exposition
 //	/debug/offheap/metrics           the same
 //	/debug/offheap/pagemap           the page map, run-length encoded JSON
+//	/debug/offheap/profile           live sampled allocations as a pprof heap
+//	                                 profile (Config.ProfileRate): go tool pprof
+//	                                 http://host/debug/offheap/profile
 //
 // # Design
 //
@@ -29,9 +32,9 @@
 // grown), so it is served only on its own path, never as part of a scrape.
 //
 // Nothing here reaches inside arena: the handler uses the exported API
-// alone (Stats, Mappings, PageMap), which is also why a class's span size,
-// needed for utilisation, is measured once per process on a scratch heap
-// (see heapview.SpanBytes) rather than read from a table.
+// alone (Stats, Mappings, PageMap, ProfileRecords). The pprof encoding
+// uses github.com/google/pprof/profile, which only this package imports,
+// so the allocator's core carries no dependency for it.
 //
 // The JSON is the wire format between a service and arenastat attach: its
 // keys are spelled out (snake_case, bytes in bytes) instead of mirroring

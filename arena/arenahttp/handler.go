@@ -21,6 +21,7 @@ const (
 const (
 	pathPageMap = "pagemap"
 	pathMetrics = "metrics"
+	pathProfile = "profile"
 )
 
 const (
@@ -51,6 +52,13 @@ func (x *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case pathMetrics:
 		x.serveSnapshot(w, FormatProm)
+		return
+	case pathProfile:
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="offheap.pb.gz"`)
+		if err := WriteProfile(w, x.h); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
 		return
 	}
 	format := r.URL.Query().Get("format")

@@ -99,10 +99,15 @@ func TestResidentBytesLive(t *testing.T) {
 	}
 }
 
-func TestSpanBytesProbe(t *testing.T) {
-	m := SpanBytes()
-	if len(m) == 0 {
-		t.Fatal("no span sizes measured")
+func TestSpanBytes(t *testing.T) {
+	h, err := arena.NewHeap(arena.Config{Reserve: 64 << 20, ScavengeDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	m := SpanBytes(h.Stats())
+	if len(m) < 60 {
+		t.Fatalf("span sizes for only %d classes", len(m))
 	}
 	for size, span := range m {
 		if span%arena.PageSize != 0 || span < size {

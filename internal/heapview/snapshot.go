@@ -94,7 +94,7 @@ type ClassView struct {
 func Take(h *arena.Heap) Snapshot {
 	st := h.Stats()
 	rss, err := ResidentBytes(h.Mappings())
-	s := Derive(st, SpanBytes(), rss, err == nil)
+	s := Derive(st, SpanBytes(st), rss, err == nil)
 	s.Time = time.Now()
 	return s
 }
