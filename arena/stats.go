@@ -46,7 +46,7 @@ type Stats struct {
 
 	ScavengeReleased    uint64 // bytes ever returned to the kernel by scavenging
 	ScavengeFailures    uint64 // madvise calls that failed (their pages stay committed)
-	ScavengeRecommitted uint64 // released bytes taken again by spans (re-committed)
+	ScavengeRecommitted uint64 // bytes of spans built on pages with no physical memory: released earlier, or freshly grown (each page faults in on first touch)
 	ScavengeGoal        uint64 // free bytes the scavenger keeps committed now (0: no worker)
 
 	// The background scavenger (all 0 when Config.ScavengeDelay < 0).

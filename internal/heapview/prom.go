@@ -96,7 +96,7 @@ var promFamilies = []family{
 	counter("frees_total", "Frees ever.", func(s *Snapshot) uint64 { return s.Frees }),
 	counter("scavenge_released_bytes_total", "Bytes ever returned to the kernel by scavenging.", func(s *Snapshot) uint64 { return s.ScavengeReleased }),
 	counter("scavenge_failures_total", "Scavenging madvise calls that failed.", func(s *Snapshot) uint64 { return s.ScavengeFailures }),
-	counter("scavenge_recommitted_bytes_total", "Released bytes ever taken again by spans.", func(s *Snapshot) uint64 { return s.ScavengeRecommitted }),
+	counter("scavenge_recommitted_bytes_total", "Bytes ever taken by spans from pages with no physical memory (released earlier or freshly grown).", func(s *Snapshot) uint64 { return s.ScavengeRecommitted }),
 	gauge("scavenge_goal_bytes", "Free bytes the background scavenger keeps committed now.", func(s *Snapshot) uint64 { return s.ScavengeGoal }),
 	counter("scavenge_cycles_total", "Background scavenger cycles finished.", func(s *Snapshot) uint64 { return s.ScavengeCycles }),
 	{"scavenge_seconds_total", "Wall time the background scavenger spent releasing memory.", "counter", func(s *Snapshot) []sample {

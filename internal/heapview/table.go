@@ -48,7 +48,7 @@ func WriteTable(w io.Writer, s Snapshot) error {
 	countLine("mallocs", st.Mallocs, "")
 	countLine("frees", st.Frees, "")
 	bytesLine("scavenged", st.ScavengeReleased, "  returned to the kernel, ever")
-	bytesLine("recommitted", st.ScavengeRecommitted, "  released, then taken again by spans")
+	bytesLine("recommitted", st.ScavengeRecommitted, "  taken by spans from released or fresh pages")
 	countLine("scavenge failures", st.ScavengeFailures, "")
 	bytesLine("scavenge goal", st.ScavengeGoal, "  free bytes kept committed now")
 	countLine("scavenge cycles", st.ScavengeCycles, "  background, in "+st.ScavengeTime.String())
