@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // Sinks keep the compiler from optimising the measured work away. sinkBytes
@@ -426,4 +427,98 @@ func timeGC(b *testing.B, live uint64) {
 	b.ReportMetric(float64(took[len(took)/2].Nanoseconds()), "p50-ns/gc")
 	b.ReportMetric(float64(live)/(1<<20), "live-MiB")
 	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "goheap-MiB")
+}
+
+// BenchmarkCacheParallel is BenchmarkHeapParallel through one Cache per
+// goroutine. Run with -cpu=1,2,...: ns/op is wall time per pair over all
+// goroutines.
+func BenchmarkCacheParallel(b *testing.B) {
+	h := newBenchHeap(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := h.NewCache()
+		defer c.Close()
+		var acc uintptr
+		for pb.Next() {
+			p, err := c.Alloc(parallelSize)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			*(*byte)(p) = 1
+			acc += uintptr(p)
+			if err := c.Free(p); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+		sinkAddr.Add(acc)
+	})
+}
+
+// BenchmarkHandoffParallel measures the remote-free path under load, in
+// the producer/consumer shape of a cache or a queue: each goroutine fills
+// a batch through the Heap, swaps it into a shared mailbox, and frees the
+// batch it got back, most often one another goroutine allocated on
+// another P. ns/op is wall time per pair over all goroutines.
+func BenchmarkHandoffParallel(b *testing.B) {
+	h := newBenchHeap(b)
+	const batch = 256
+	var mailbox atomic.Pointer[[]unsafe.Pointer]
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		mine := make([]unsafe.Pointer, 0, batch)
+		for pb.Next() {
+			p, err := h.Alloc(parallelSize)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if mine = append(mine, p); len(mine) < batch {
+				continue
+			}
+			full := mine
+			got := mailbox.Swap(&full)
+			mine = make([]unsafe.Pointer, 0, batch)
+			if got != nil {
+				for _, q := range *got {
+					if err := h.Free(q); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}
+		}
+		for _, q := range mine {
+			if err := h.Free(q); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+	if got := mailbox.Swap(nil); got != nil {
+		for _, q := range *got {
+			if err := h.Free(q); err != nil {
+				b.Error(err)
+			}
+		}
+	}
+	if st := h.Stats(); st.HeapObjects != 0 {
+		b.Fatalf("%d objects left", st.HeapObjects)
+	}
+}
+
+// BenchmarkMakeParallel is the Go-heap baseline for the parallel
+// benchmarks: make([]byte, 64) from every goroutine.
+func BenchmarkMakeParallel(b *testing.B) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		var acc uintptr
+		for pb.Next() {
+			s := make([]byte, parallelSize)
+			sinkBytes = s
+			acc += uintptr(len(s))
+		}
+		sinkAddr.Add(acc)
+	})
 }

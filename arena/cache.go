@@ -21,10 +21,11 @@ import (
 // the same Heap or through the Heap itself. Close hands its spans and
 // cached pages back; a Cache that is never closed keeps them.
 type Cache struct {
-	h      *Heap
-	id     uint32
-	perP   bool       // a per-P cache behind Heap.Alloc, used only via acquireP
-	pmu    sync.Mutex // race builds: guards a per-P cache (see sync_race.go)
+	h    *Heap
+	id   uint32
+	perP bool // a per-P cache behind Heap.Alloc, used only via acquireP
+	//lint:ignore U1000 used by race builds only (sync_race.go)
+	pmu    sync.Mutex // race builds: guards a per-P cache
 	closed bool
 	pc     pages.Cache    // the worker page cache for small spans
 	cnt    *cacheCounters // shared with Stats
@@ -205,9 +206,9 @@ func (c *Cache) localFree(s *spans.Span, idx uintptr) {
 	*s.Slot(idx) = spans.SlotFree
 	cc := &c.cls[s.Class]
 	if cc.span == s && idx/64 == cc.word {
-		if c.h.sampling {
-			// Back through the slow path, where sampling counts it (and
-			// debug mode checks its poison).
+		if c.h.emptyWindows {
+			// Windows are kept empty: the slot goes back through the
+			// slow path, which checks its poison or guards it.
 			cc.spill |= 1 << (idx % 64)
 		} else {
 			cc.free |= 1 << (idx % 64)

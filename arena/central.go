@@ -14,6 +14,8 @@ func (h *Heap) cacheSpan(cl uint8, pc *pages.Cache) (*spans.Span, error) {
 	c.mu.Lock()
 	s := c.partial.Pop(h.spans)
 	if s != nil {
+		// Frees that arrived while it sat here become free slots now.
+		s.SetAllocated(s.Allocated() - s.Collect())
 		s.SetOwner(spans.OwnerTransit)
 	}
 	c.mu.Unlock()
@@ -39,7 +41,7 @@ func (h *Heap) uncacheSpan(s *spans.Span) {
 	c.mu.Lock()
 	s.SetOwner(spans.OwnerCentral)
 	n -= s.Collect()
-	s.Allocated = n
+	s.SetAllocated(n)
 	switch {
 	case n == 0:
 		c.mu.Unlock()
@@ -53,36 +55,42 @@ func (h *Heap) uncacheSpan(s *spans.Span) {
 	c.mu.Unlock()
 }
 
-// collectCentral applies pending remote frees to a span no cache owns. gen
-// is the record generation the freer saw before setting its bit: if the
-// record was reused since, someone else already collected that bit.
-func (h *Heap) collectCentral(s *spans.Span, cl uint8, gen uint32) {
+// remoteCentral follows a remote free (its bit set, pending counted as n)
+// into a span no cache owned when the freer looked. Most such frees take
+// no lock: the bit waits for whoever next takes the span. The class lock
+// is taken only for the span's first uncollected free, to move it from
+// the full list to the partial one, and when every live object of the span
+// has been freed, to collect and free the span. gen is the record
+// generation the freer saw before setting its bit: if the record was
+// reused since, the span it freed into is gone and there is nothing to do.
+func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
+	if n != 1 && n < int32(s.Allocated()) {
+		return
+	}
 	c := &h.central[cl]
 	c.mu.Lock()
 	if s.Gen() != gen || s.State() != spans.StateInUse || s.Owner() != spans.OwnerCentral {
 		c.mu.Unlock()
 		return
 	}
-	n := s.Collect()
-	if n == 0 {
-		c.mu.Unlock()
-		return
-	}
-	wasFull := s.List == spans.ListFull
-	s.Allocated -= n
-	if s.Allocated == 0 {
-		if wasFull {
-			c.full.Remove(h.spans, s)
-		} else {
-			c.partial.Remove(h.spans, s)
-		}
-		c.mu.Unlock()
-		h.freeSpan(s)
-		return
-	}
-	if wasFull {
+	if s.List == spans.ListFull && s.Pending() > 0 {
 		c.full.Remove(h.spans, s)
 		c.partial.Push(h.spans, s)
 	}
+	if s.Pending() < int32(s.Allocated()) {
+		c.mu.Unlock()
+		return
+	}
+	s.SetAllocated(s.Allocated() - s.Collect())
+	if s.Allocated() != 0 {
+		c.mu.Unlock()
+		return
+	}
+	if s.List == spans.ListFull {
+		c.full.Remove(h.spans, s)
+	} else {
+		c.partial.Remove(h.spans, s)
+	}
 	c.mu.Unlock()
+	h.freeSpan(s)
 }

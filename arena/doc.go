@@ -49,13 +49,18 @@
 // arbiter between racing frees and the message to the owner, which
 // collects freed bits with an atomic swap when its window runs dry. Spans
 // that no cache owns sit on per-class central lists (partial and full)
-// under a per-class lock; a remote free into such a span collects itself
-// under that lock, moving the span from full to partial or, when its last
-// object goes, freeing it back to the page allocator.
+// under a per-class lock. A remote free into such a span also just sets
+// its bit and counts it; it takes the class lock only for the span's
+// first uncollected free (to move it from full to partial) and for its
+// last live object (to free the span back to the page allocator). A cache
+// taking a span from the partial list collects its bits. So in the
+// producer/consumer shape, where most frees are remote, the class lock is
+// taken a few times per span, not once per free.
 //
 // Because every free clears its object, a free slot always holds zeros and
-// allocation never clears anything; a new span is cleared only when some of
-// its pages were not freshly scavenged.
+// allocation never clears anything. A new span is cleared unless all its
+// pages were released with MADV_DONTNEED (which reads back as zero); under
+// Decommit FREE or STRICT every reused span is cleared.
 //
 // # Heap.Alloc without a Cache
 //

@@ -83,7 +83,7 @@ func (h *Heap) free(c *Cache, p unsafe.Pointer) error {
 			return fmt.Errorf("%w: %#x (slot %d of %s)", ErrDoubleFree, addr, idx, s.Describe())
 		}
 	}
-	if *s.Slot(idx) == spans.SlotSampled {
+	if h.sampling && *s.Slot(idx) == spans.SlotSampled {
 		h.forgetSample(addr)
 	}
 	gen := s.Gen()
@@ -117,10 +117,13 @@ func (h *Heap) free(c *Cache, p unsafe.Pointer) error {
 			atomic.AddUint64(&h.sharedCnt.frees[cl], 1)
 		}
 	}
-	// Remote free: if no cache owns the span, nobody will collect the
-	// freed bit later, so collect it now (see uncacheSpan for the race).
+	// Remote free. The bit is counted, then the owner read: an owner
+	// collects the bit when it runs dry or lets the span go (see
+	// uncacheSpan for that race); a central span may need its lists fixed
+	// or, if this was its last live object, to be freed.
+	n := s.NotePending()
 	if s.Owner() == spans.OwnerCentral {
-		h.collectCentral(s, cl, gen)
+		h.remoteCentral(s, cl, gen, n)
 	}
 	return nil
 }

@@ -69,6 +69,9 @@ const (
 	opForeign    // free a pointer that was never this heap's
 	opBatchAlloc // who, count, size selector, 2 size bytes
 	opBatchFree  // count, who, index bytes per object
+	opTyped      // who, kind, 2 length bytes (fuzz_typed_test.go)
+	opRegionAlloc
+	opRegionFree
 	opCount
 )
 
@@ -143,6 +146,9 @@ type fuzzModel struct {
 	large          uint64 // live large objects
 	largeBytes     uint64
 	cls            [sizeclasses.NumClasses]fuzzClassCount
+
+	region     *Region    // the current region, nil before the first region op
+	regionObjs []*fuzzObj // its objects
 }
 
 // fuzzClassCount is the model's view of a ClassStats entry.
@@ -251,6 +257,12 @@ func (m *fuzzModel) step(r *fuzzReader) {
 		for range n {
 			m.alloc1(w, size)
 		}
+	case opTyped:
+		m.typed(r.who(), r.byte(), r.u16())
+	case opRegionAlloc:
+		m.regionAlloc(r.size())
+	case opRegionFree:
+		m.regionFree()
 	case opBatchFree:
 		n := int(r.byte()) % 64
 		w := r.who()
@@ -290,6 +302,13 @@ func (m *fuzzModel) alloc1(w fuzzWho, size int) {
 	m.t.Helper()
 	a := m.allocator(w)
 	p, err := a.Alloc(size)
+	m.record(w, size, p, err)
+}
+
+// record checks a fresh allocation of size bytes by w and adds it to the
+// model.
+func (m *fuzzModel) record(w fuzzWho, size int, p unsafe.Pointer, err error) {
+	m.t.Helper()
 	if err != nil {
 		st := m.h.Stats()
 		if errors.Is(err, ErrOutOfMemory) && st.HeapInuse+objExtent(size)+16<<20 > st.Reserved {
@@ -468,6 +487,7 @@ func (m *fuzzModel) checkAll() {
 			}
 		}
 	}
+	m.checkRegion(sorted)
 	if err := m.h.Verify(); err != nil {
 		m.fatalf("Verify: %v", err)
 	}
@@ -484,6 +504,7 @@ func (m *fuzzModel) finish() {
 	for i := range m.caches {
 		m.closeCache(i, false)
 	}
+	m.regionFree()
 	m.checkStats()
 	st := m.h.Stats()
 	if st.HeapObjects != 0 || st.HeapAlloc != 0 || st.Mallocs != st.Frees {
@@ -602,6 +623,20 @@ func fuzzSeeds() [][]byte {
 		}
 	}
 	seeds = append(seeds, b(s, []byte{opScavenge}, check))
+
+	// 9. Typed allocations and a region, mixed with frees and a refused type.
+	s = nil
+	for i := range 12 {
+		s = append(s, opTyped, byte(i%4), byte(i%3), byte(i*37), byte(i))
+		s = append(s, opRegionAlloc, byte(i%7), byte(i*11), byte(i))
+		if i%4 == 3 {
+			s = append(s, free(i, byte(i%4))...)
+		}
+		if i == 8 {
+			s = append(s, opRegionFree)
+		}
+	}
+	seeds = append(seeds, b(s, check))
 	return seeds
 }
 

@@ -34,6 +34,7 @@ type Heap struct {
 	pages       *pages.Allocator
 	growNext    uintptr      // first never-grown address
 	pendingGrow []grownRange // claimed chunks whose commit failed; retried first
+	atClose     pageFigures  // the page figures when Close ran, for Stats
 
 	// Free pages held in worker page caches, and how many of those are
 	// scavenged; updated with atomics when caches fill, serve and flush.
@@ -50,8 +51,12 @@ type Heap struct {
 	// Sampling (sample.go): set when Debug, GuardSampleRate or
 	// ProfileRate asks the slow path to see chosen allocations.
 	sampling bool
-	prof     profileStore // live profile samples (profile.go)
-	guard    guardStore   // guarded objects and the quarantine (guard.go)
+	// emptyWindows: every small allocation takes the slow path (Debug
+	// checks poison; GuardSampleRate 1 guards each one), so a local free
+	// must not put its slot back in the window.
+	emptyWindows bool
+	prof         profileStore // live profile samples (profile.go)
+	guard        guardStore   // guarded objects and the quarantine (guard.go)
 
 	// Regions: live count and bytes in their spans.
 	regions, regionBytes atomic.Int64
@@ -112,6 +117,7 @@ func NewHeap(cfg Config) (*Heap, error) {
 	_ = m.SetName(cfg.Name)
 	h := &Heap{cfg: cfg, mapping: m, base: m.Base(), limit: m.Base() + m.Size()}
 	h.sampling = cfg.Debug || cfg.GuardSampleRate > 0 || cfg.ProfileRate > 0
+	h.emptyWindows = cfg.Debug || cfg.GuardSampleRate == 1
 	h.basePtr = addrPointer(h.base)
 	h.growNext = h.base
 	npages := m.Size() / pages.PageSize
@@ -172,6 +178,7 @@ func (h *Heap) Close() error {
 	h.stopScavenger() // waits for the worker: nothing may touch unmapped memory
 	h.lock.Lock()
 	defer h.lock.Unlock()
+	h.atClose = h.pageFiguresLocked()
 	return errors.Join(h.mapping.Release(), h.pages.Close(), h.spans.Close())
 }
 

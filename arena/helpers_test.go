@@ -108,9 +108,10 @@ func firstByteNot(p unsafe.Pointer, n int, b byte) int {
 	return -1
 }
 
-// writePattern writes a writePattern derived from id over the n bytes at p: each
-// 8-byte word holds id mixed with its index, the tail bytes the low byte of
-// the mix. findPatternError reports the first byte that differs, or -1.
+// writePattern writes a pattern derived from id over the n bytes at p:
+// each 8-byte word holds id mixed with its index, the tail bytes the low
+// byte of the mix. findPatternError reports the first byte that differs, or
+// -1.
 func writePattern(p unsafe.Pointer, n int, id uint64) {
 	words := unsafe.Slice((*uint64)(p), n/8)
 	for i := range words {
@@ -190,7 +191,8 @@ func statsIdentities(st Stats) error {
 	return errors.Join(errs...)
 }
 
-// residentBytes returns the process's resident set size in bytes from /proc/self/statm.
+// residentBytes returns the process's resident set size in bytes, from
+// /proc/self/statm.
 func residentBytes(t testing.TB) uint64 {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/statm")

@@ -19,8 +19,9 @@ import (
 // this file.
 //
 // Counts are per Cache and shared by its classes, and slots freed back
-// into a window are handed out uncounted, so the rate is approximate;
-// GuardSampleRate 1 and Debug (windows of zero slots) are exact.
+// into a window by their own cache are handed out again uncounted, so the
+// rate is approximate; GuardSampleRate 1 and Debug keep windows empty and
+// send local frees to the spill, so they see every allocation.
 
 // slowAct says what a small allocation's slow path must do next, with the
 // cache released.

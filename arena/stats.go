@@ -118,19 +118,14 @@ func (h *Heap) Stats() Stats {
 	st.ProfileSamples = uint64(len(h.prof.recs))
 	h.prof.mu.Unlock()
 
+	h.lock.Lock()
+	pf := h.atClose
 	if !h.closed.Load() {
-		h.lock.Lock()
-		ps := h.pages.Stats()
-		_, meta := h.pages.MetadataBytes()
-		h.lock.Unlock()
-		inuse := uintptr(h.inusePages.Load())
-		st.HeapSys = uint64(ps.Grown * pages.PageSize)
-		st.HeapInuse = uint64(inuse * pages.PageSize)
-		st.HeapIdle = st.HeapSys - st.HeapInuse
-		st.HeapReleased = uint64((ps.Scavenged + uintptr(h.cachedScav.Load())) * pages.PageSize)
-		st.Metadata = uint64(meta) + h.spans.MetadataBytes(ps.Grown)
-		st.LargestFreeRun = uint64(ps.LongestFree * pages.PageSize)
+		pf = h.pageFiguresLocked()
 	}
+	h.lock.Unlock()
+	st.HeapSys, st.HeapInuse, st.HeapIdle = pf.sys, pf.inuse, pf.sys-pf.inuse
+	st.HeapReleased, st.Metadata, st.LargestFreeRun = pf.released, pf.metadata, pf.largestFree
 	st.Regions = uint64(max(h.regions.Load(), 0))
 	st.RegionInuse = uint64(max(h.regionBytes.Load(), 0))
 	st.Committed = st.HeapSys - st.HeapReleased
@@ -146,6 +141,26 @@ func (h *Heap) Stats() Stats {
 		st.ScavengeGoal = h.bg.Goal(st.HeapInuse)
 	}
 	return st
+}
+
+// pageFigures are the Stats figures read from the page allocator, kept at
+// Close so Stats can still report them.
+type pageFigures struct {
+	sys, inuse, released, metadata, largestFree uint64
+}
+
+// pageFiguresLocked reads the page figures. Caller holds h.lock; the heap
+// is not closed.
+func (h *Heap) pageFiguresLocked() pageFigures {
+	ps := h.pages.Stats()
+	_, meta := h.pages.MetadataBytes()
+	return pageFigures{
+		sys:         uint64(ps.Grown * pages.PageSize),
+		inuse:       h.inusePages.Load() * pages.PageSize,
+		released:    uint64((ps.Scavenged + uintptr(h.cachedScav.Load())) * pages.PageSize),
+		metadata:    uint64(meta) + h.spans.MetadataBytes(ps.Grown),
+		largestFree: uint64(ps.LongestFree * pages.PageSize),
+	}
 }
 
 // sumCounters adds up every cache's counters: all frees, then all mallocs.

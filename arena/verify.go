@@ -197,14 +197,23 @@ func (h *Heap) verifySpan(s *spans.Span, owners map[uint32]*Cache, bad func(stri
 	switch o := s.Owner(); {
 	case o == spans.OwnerCentral:
 		alloc := s.CountAllocated()
-		if s.HasPending() {
-			bad("%s: central span has uncollected frees", s.Describe())
+		var freed int32
+		for i := uintptr(0); i < uintptr(s.NElems); i++ {
+			if s.FreedBit(i) {
+				freed++
+			}
 		}
-		if s.Allocated != alloc {
-			bad("%s: Allocated %d, slots say %d", s.Describe(), s.Allocated, alloc)
+		if s.Pending() != freed {
+			bad("%s: pending count %d, freed bits %d", s.Describe(), s.Pending(), freed)
+		}
+		if s.Allocated() != alloc {
+			bad("%s: Allocated %d, slots say %d", s.Describe(), s.Allocated(), alloc)
+		}
+		if alloc == uint32(freed) {
+			bad("%s: central span with no live object was not freed", s.Describe())
 		}
 		want := uint8(spans.ListPartial)
-		if alloc == s.NElems {
+		if alloc == s.NElems && freed == 0 {
 			want = spans.ListFull
 		}
 		if s.List != want {

@@ -18,7 +18,8 @@
 //
 // # Slot state bytes and the freed bitmap
 //
-// Each slot has a state byte: SlotFree, SlotAllocated, or SlotPad (slots
+// Each slot has a state byte: SlotFree, SlotAllocated, SlotSampled (an
+// allocated slot whose allocation a profile sampled), or SlotPad (slots
 // past the span's object count, never handed out). Only the span's current
 // owner writes state bytes: the Cache that holds it, the goroutine moving it
 // between owners, or the holder of its size class's central lock while it is
@@ -29,10 +30,12 @@
 // the same time without a data race.
 //
 // A free by a goroutine that does not own the span sets the slot's bit in
-// the span's freed bitmap with an atomic OR. The bit is the arbiter between
-// concurrent frees (the second sees it set: a double free) and the message
-// to the owner, who collects freed bits with an atomic swap when it runs out
-// of slots and only then marks the slots free.
+// the span's freed bitmap with an atomic OR and counts it in Pending. The
+// bit is the arbiter between concurrent frees (the second sees it set: a
+// double free) and the message to the owner, who collects freed bits with
+// an atomic swap when it runs out of slots and only then marks the slots
+// free. For a span no cache owns, Allocated (kept under the class lock)
+// and Pending together tell a freer when it freed the span's last object.
 //
 // # Publication
 //

@@ -95,11 +95,12 @@ type Span struct {
 	List      uint8   // ListNone/Partial/Full; class lock
 	bucket    uint8   // record size bucket; record pool lock
 	_         uint8
-	Allocated uint32 // allocated slots while unowned; class lock
-	Next      ID     // central list link; class lock
-	Prev      ID     // central list link; class lock
-	id        ID     // this record's ID
-	nslots    uint32 // state bytes after the header (multiple of 64)
+	allocated atomic.Uint32 // allocated slots (freed bits included) while unowned; written under the class lock
+	pending   atomic.Int32  // freed bits not yet collected; may dip below zero for an instant
+	Next      ID            // central list link; class lock
+	Prev      ID            // central list link; class lock
+	id        ID            // this record's ID
+	nslots    uint32        // state bytes after the header (multiple of 64)
 }
 
 // headerSize is the record header rounded to a cache line.
@@ -160,6 +161,20 @@ func zeroBytes(x uint64) uint64 {
 	return ((y >> 7) * 0x0102040810204080) >> 56
 }
 
+// Allocated returns the allocated-slot count kept for an unowned span.
+func (s *Span) Allocated() uint32 { return s.allocated.Load() }
+
+// SetAllocated sets it; the caller holds the class lock.
+func (s *Span) SetAllocated(n uint32) { s.allocated.Store(n) }
+
+// NotePending counts a freed bit just set with MarkFreed and returns the
+// number of uncollected frees. A collector may take the bit before it is
+// counted, so the count can be momentarily one low (even negative).
+func (s *Span) NotePending() int32 { return s.pending.Add(1) }
+
+// Pending returns the number of uncollected frees.
+func (s *Span) Pending() int32 { return s.pending.Load() }
+
 // FreedBit reports whether slot i has a pending remote free.
 func (s *Span) FreedBit(i uintptr) bool {
 	return s.freed[i/64].Load()&(1<<(i%64)) != 0
@@ -192,6 +207,7 @@ func (s *Span) Collect() uint32 {
 		}
 		m := s.freed[w].Swap(0)
 		n += uint32(bits.OnesCount64(m))
+		s.pending.Add(-int32(bits.OnesCount64(m)))
 		for m != 0 {
 			i := w*64 + uintptr(bits.TrailingZeros64(m))
 			m &= m - 1

@@ -137,7 +137,9 @@ func (t *Table) New(nelems uint32) (*Span, error) {
 	t.inUse++
 	t.mu.Unlock()
 
-	s.Next, s.Prev, s.List, s.Allocated = 0, 0, ListNone, 0
+	s.Next, s.Prev, s.List = 0, 0, ListNone
+	s.allocated.Store(0)
+	s.pending.Store(0)
 	s.gen.Add(1)
 	s.owner.Store(OwnerCentral)
 	for w := range s.freed {

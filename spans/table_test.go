@@ -44,9 +44,9 @@ func TestNewFreshRecord(t *testing.T) {
 		if s.Gen() == 0 {
 			t.Errorf("New(%d): Gen 0 on a taken record", n)
 		}
-		if s.Owner() != OwnerCentral || s.List != ListNone || s.Next != 0 || s.Prev != 0 || s.Allocated != 0 {
+		if s.Owner() != OwnerCentral || s.List != ListNone || s.Next != 0 || s.Prev != 0 || s.Allocated() != 0 {
 			t.Errorf("New(%d): owner %d list %d next %d prev %d allocated %d, want all zero",
-				n, s.Owner(), s.List, s.Next, s.Prev, s.Allocated)
+				n, s.Owner(), s.List, s.Next, s.Prev, s.Allocated())
 		}
 		if s.HasPending() {
 			t.Errorf("New(%d): pending frees", n)
@@ -157,7 +157,8 @@ func TestNewResetsReusedRecord(t *testing.T) {
 			s.MarkFreed(i)
 		}
 		s.SetOwner(42)
-		s.List, s.Next, s.Prev, s.Allocated = ListFull, 7, 9, 11
+		s.List, s.Next, s.Prev = ListFull, 7, 9
+		s.SetAllocated(11)
 		s.Base, s.NPages = testBase+pageSize, 2
 		tb.Publish(s, StateInUse)
 		tb.Unpublish(s)
@@ -173,9 +174,9 @@ func TestNewResetsReusedRecord(t *testing.T) {
 		if r.HasPending() {
 			t.Errorf("%d→%d: freed bits survived reuse", c.before, c.after)
 		}
-		if r.Owner() != OwnerCentral || r.List != ListNone || r.Next != 0 || r.Prev != 0 || r.Allocated != 0 {
+		if r.Owner() != OwnerCentral || r.List != ListNone || r.Next != 0 || r.Prev != 0 || r.Allocated() != 0 {
 			t.Errorf("%d→%d: owner %d list %d next %d prev %d allocated %d survived reuse",
-				c.before, c.after, r.Owner(), r.List, r.Next, r.Prev, r.Allocated)
+				c.before, c.after, r.Owner(), r.List, r.Next, r.Prev, r.Allocated())
 		}
 		for i, b := range slotStates(r) {
 			want := uint8(SlotFree)
