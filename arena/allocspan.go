@@ -76,9 +76,15 @@ func (h *Heap) allocSpanState(npages uintptr, class uint8, st spans.State, pc *p
 // In debug mode the pages are made PROT_NONE and quarantined instead, so a
 // use after free faults until they are reused (guard.go).
 func (h *Heap) freeSpan(s *spans.Span) {
+	h.spans.Unpublish(s)
+	h.disposeSpan(s)
+}
+
+// disposeSpan is the second half of freeSpan, for a span already
+// unpublished: it returns the record and the pages.
+func (h *Heap) disposeSpan(s *spans.Span) {
 	base, npages := s.Base, uintptr(s.NPages)
 	h.classSpans[s.Class].Add(-1)
-	h.spans.Unpublish(s)
 	h.spans.Release(s)
 	if h.cfg.Debug && h.mapping.Decommit(base, npages*pages.PageSize, mmap.DecommitStrict) == nil {
 		h.quarantine(quarantined{base: base, npages: npages})

@@ -69,7 +69,11 @@ func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
 	}
 	c := &h.central[cl]
 	c.mu.Lock()
-	if s.Gen() != gen || s.State() != spans.StateInUse || s.Owner() != spans.OwnerCentral {
+	// A central span is on a list until the holder of this lock that frees
+	// it takes it off and unpublishes it, both before unlocking: so a span
+	// seen here in use, central and listed is still the one that was freed
+	// into, and no one else is freeing it.
+	if s.Gen() != gen || s.State() != spans.StateInUse || s.Owner() != spans.OwnerCentral || s.List == spans.ListNone {
 		c.mu.Unlock()
 		return
 	}
@@ -91,6 +95,7 @@ func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
 	} else {
 		c.partial.Remove(h.spans, s)
 	}
+	h.spans.Unpublish(s) // under the lock: see above
 	c.mu.Unlock()
-	h.freeSpan(s)
+	h.disposeSpan(s)
 }

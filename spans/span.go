@@ -82,25 +82,31 @@ const (
 // Span is a span record's header. It lives in off-heap memory owned by a
 // Table; never copy it. Field comments say who may write each field.
 type Span struct {
-	freed [freedWords]atomic.Uint64 // remote frees not yet collected; any goroutine ORs, owner swaps
-	state atomic.Uint32             // State; written by the span's allocator / freer
-	owner atomic.Uint32             // OwnerCentral, OwnerTransit or a cache ID
-	gen   atomic.Uint32             // bumped on every reuse of the record
+	// Read by every free; written when the record is set up, or rarely.
+	// This line is kept apart from the fields remote frees write, so that
+	// frees from many cores do not bounce it between their caches.
+	state atomic.Uint32 // State; written by the span's allocator / freer
+	owner atomic.Uint32 // OwnerCentral, OwnerTransit or a cache ID
+	gen   atomic.Uint32 // bumped on every reuse of the record
 
-	Base      uintptr // first byte; set before publication, then immutable
-	NPages    uint32  // heap pages; immutable while published
-	ElemSize  uint32  // object size; immutable while published
-	NElems    uint32  // objects; immutable while published
-	Class     uint8   // size class, 0 for a large object; immutable while published
-	List      uint8   // ListNone/Partial/Full; class lock
-	bucket    uint8   // record size bucket; record pool lock
-	_         uint8
+	Base      uintptr       // first byte; set before publication, then immutable
+	NPages    uint32        // heap pages; immutable while published
+	ElemSize  uint32        // object size; immutable while published
+	NElems    uint32        // objects; immutable while published
+	Class     uint8         // size class, 0 for a large object; immutable while published
+	List      uint8         // ListNone/Partial/Full; class lock
+	bucket    uint8         // record size bucket; record pool lock
+	_         uint8         //
 	allocated atomic.Uint32 // allocated slots (freed bits included) while unowned; written under the class lock
-	pending   atomic.Int32  // freed bits not yet collected; may dip below zero for an instant
 	Next      ID            // central list link; class lock
 	Prev      ID            // central list link; class lock
 	id        ID            // this record's ID
 	nslots    uint32        // state bytes after the header (multiple of 64)
+	_         [4]byte       // pad the line
+
+	// Written by remote frees: the freed bitmap (two lines) and its count.
+	freed   [freedWords]atomic.Uint64 // remote frees not yet collected; any goroutine ORs, owner swaps
+	pending atomic.Int32              // freed bits not yet collected; may dip below zero for an instant
 }
 
 // headerSize is the record header rounded to a cache line.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // zeroBytesRef is the obvious zeroBytes: bit k set when byte k (little
@@ -415,5 +416,26 @@ func TestDescribeAndEnd(t *testing.T) {
 		if !strings.Contains(d, sub) {
 			t.Errorf("Describe() = %q, missing %q", d, sub)
 		}
+	}
+}
+
+// The fields every free reads share no cache line with the ones remote
+// frees write.
+func TestSpanLayoutSeparatesWrittenFields(t *testing.T) {
+	var s Span
+	line := func(off uintptr) uintptr { return off / 64 }
+	read := []uintptr{unsafe.Offsetof(s.state), unsafe.Offsetof(s.owner), unsafe.Offsetof(s.gen),
+		unsafe.Offsetof(s.Base), unsafe.Offsetof(s.ElemSize), unsafe.Offsetof(s.NElems), unsafe.Offsetof(s.Class)}
+	written := []uintptr{unsafe.Offsetof(s.freed), unsafe.Offsetof(s.freed) + unsafe.Sizeof(s.freed) - 1,
+		unsafe.Offsetof(s.pending)}
+	for _, r := range read {
+		for _, w := range written {
+			if line(r) == line(w) {
+				t.Fatalf("read-mostly field at %d shares cache line %d with a written field at %d", r, line(r), w)
+			}
+		}
+	}
+	if headerSize%64 != 0 {
+		t.Fatalf("header size %d not a whole number of lines", headerSize)
 	}
 }
