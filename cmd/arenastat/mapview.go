@@ -91,12 +91,12 @@ func glyph(states []arena.PageState) rune {
 
 // writeTextMap draws the page map with one row per chunk.
 func writeTextMap(w io.Writer, source string, states []arena.PageState) error {
-	ew := &errWriter{w: w}
+	ew := &heapview.ErrWriter{W: w}
 	c := countStates(states)
-	ew.printf("page map of %s: %d chunks of %d pages (%s), %d pages in use, %d free, %d released\n",
+	ew.Printf("page map of %s: %d chunks of %d pages (%s), %d pages in use, %d free, %d released\n",
 		source, chunks(len(states)), heapview.ChunkPages, heapview.Bytes(heapview.ChunkPages*arena.PageSize),
 		c.inUse, c.free, c.released)
-	ew.printf("one character = %d pages: %c all in use  %c half or more  %c some  %c free (committed)  %c released\n",
+	ew.Printf("one character = %d pages: %c all in use  %c half or more  %c some  %c free (committed)  %c released\n",
 		pagesPerGlyph, glyphAllInUse, glyphMostInUse, glyphSomeInUse, glyphFree, glyphReleased)
 	var row strings.Builder
 	for ch := 0; ch*heapview.ChunkPages < len(states); ch++ {
@@ -107,9 +107,9 @@ func writeTextMap(w io.Writer, source string, states []arena.PageState) error {
 			row.WriteRune(glyph(chunk[min(g, len(chunk)):min(g+pagesPerGlyph, len(chunk))]))
 		}
 		cc := countStates(chunk)
-		ew.printf("%5d |%s| %3d%% in use\n", ch, row.String(), 100*cc.inUse/heapview.ChunkPages)
+		ew.Printf("%5d |%s| %3d%% in use\n", ch, row.String(), 100*cc.inUse/heapview.ChunkPages)
 	}
-	return ew.err
+	return ew.Err
 }
 
 // writePNGMap draws the page map as a PNG: one row per chunk, one pixel

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"time"
 
@@ -95,48 +94,48 @@ func (r *Report) write(w io.Writer, format string) error {
 }
 
 func (r *Report) writeTable(w io.Writer) error {
-	ew := &errWriter{w: w}
-	ew.printf("%s\n", r.Title)
+	ew := &heapview.ErrWriter{W: w}
+	ew.Printf("%s\n", r.Title)
 	if s := r.Summary; s != nil {
-		ew.printf("  %d allocs (%s requested), %d frees in %s", s.Allocs, heapview.Bytes(s.AllocBytes), s.Frees,
+		ew.Printf("  %d allocs (%s requested), %d frees in %s", s.Allocs, heapview.Bytes(s.AllocBytes), s.Frees,
 			s.Duration.Round(time.Millisecond))
 		if s.Goroutines > 0 {
-			ew.printf(", %d goroutines", s.Goroutines)
+			ew.Printf(", %d goroutines", s.Goroutines)
 		}
-		ew.printf("\n")
+		ew.Printf("\n")
 		if s.Duration > 0 {
-			ew.printf("  %.0f allocs/s, %.0f frees/s\n", float64(s.Allocs)/s.Duration.Seconds(), float64(s.Frees)/s.Duration.Seconds())
+			ew.Printf("  %.0f allocs/s, %.0f frees/s\n", float64(s.Allocs)/s.Duration.Seconds(), float64(s.Frees)/s.Duration.Seconds())
 		}
-		ew.printf("  out-of-memory failures: %d", s.OOM)
+		ew.Printf("  out-of-memory failures: %d", s.OOM)
 		if s.Failed > 0 {
-			ew.printf(", other failures: %d", s.Failed)
+			ew.Printf(", other failures: %d", s.Failed)
 		}
-		ew.printf("\n")
+		ew.Printf("\n")
 		if s.Scavenged > 0 {
-			ew.printf("  Scavenge returned %s to the kernel\n", heapview.Bytes(s.Scavenged))
+			ew.Printf("  Scavenge returned %s to the kernel\n", heapview.Bytes(s.Scavenged))
 		}
 	}
 	if rt := r.Rates; rt != nil {
-		ew.printf("  over %s: %.0f allocs/s, %.0f frees/s, %s/s released, live %s/s, committed %s/s\n",
+		ew.Printf("  over %s: %.0f allocs/s, %.0f frees/s, %s/s released, live %s/s, committed %s/s\n",
 			rt.Interval.Round(time.Millisecond), rt.AllocsPerSec, rt.FreesPerSec,
 			signedBytes(rt.ReleasedPerSec), signedBytes(rt.LivePerSec), signedBytes(rt.CommittedPerSec))
 	}
 	for i, p := range r.Phases {
-		ew.printf("\n== %s ==\n", p.Label)
-		if ew.err == nil {
-			ew.err = heapview.WriteTable(w, p.Snapshot)
+		ew.Printf("\n== %s ==\n", p.Label)
+		if ew.Err == nil {
+			ew.Err = heapview.WriteTable(w, p.Snapshot)
 		}
 		if i > 0 {
 			prev := r.Phases[i-1].Snapshot
-			ew.printf("\n  since %s: committed %s -> %s", r.Phases[i-1].Label,
+			ew.Printf("\n  since %s: committed %s -> %s", r.Phases[i-1].Label,
 				heapview.Bytes(prev.Committed), heapview.Bytes(p.Snapshot.Committed))
 			if prev.RSSKnown && p.Snapshot.RSSKnown {
-				ew.printf(", resident %s -> %s", heapview.Bytes(prev.RSS), heapview.Bytes(p.Snapshot.RSS))
+				ew.Printf(", resident %s -> %s", heapview.Bytes(prev.RSS), heapview.Bytes(p.Snapshot.RSS))
 			}
-			ew.printf(", released %s -> %s\n", heapview.Bytes(prev.HeapReleased), heapview.Bytes(p.Snapshot.HeapReleased))
+			ew.Printf(", released %s -> %s\n", heapview.Bytes(prev.HeapReleased), heapview.Bytes(p.Snapshot.HeapReleased))
 		}
 	}
-	return ew.err
+	return ew.Err
 }
 
 // signedBytes formats a possibly negative byte rate.
@@ -145,16 +144,4 @@ func signedBytes(v float64) string {
 		return "-" + heapview.Bytes(uint64(-v))
 	}
 	return heapview.Bytes(uint64(v))
-}
-
-// errWriter remembers the first write error.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) printf(format string, args ...any) {
-	if e.err == nil {
-		_, e.err = fmt.Fprintf(e.w, format, args...)
-	}
 }

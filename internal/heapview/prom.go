@@ -115,7 +115,7 @@ var promFamilies = []family{
 // samples, all series together, so every family is one contiguous group.
 // Families with no samples are left out.
 func WriteProm(w io.Writer, series ...Series) error {
-	ew := &errWriter{w: w}
+	ew := &ErrWriter{W: w}
 	var b []byte
 	for _, f := range promFamilies {
 		b = b[:0]
@@ -135,10 +135,10 @@ func WriteProm(w io.Writer, series ...Series) error {
 		if len(b) == 0 {
 			continue
 		}
-		ew.printf("# HELP %s%s %s\n# TYPE %s%s %s\n%s",
+		ew.Printf("# HELP %s%s %s\n# TYPE %s%s %s\n%s",
 			promPrefix, f.name, escapeHelp(f.help), promPrefix, f.name, f.typ, b)
 	}
-	return ew.err
+	return ew.Err
 }
 
 func appendLabels(b []byte, ls []Label, extra Label) []byte {
