@@ -69,6 +69,34 @@
 // fast path (see pcache.go for why this beats sharded caches behind
 // mutexes). Refills that may block run unpinned.
 //
+// # Regions and typed allocation
+//
+// A Region bump-allocates through 64 KiB spans of its own (one atomic add
+// per allocation, safe from many goroutines) and frees them all at once.
+// New, MakeSlice, CloneBytes and CloneString put typed values off-heap;
+// a type that holds Go pointers is refused (ErrPointerType, naming the
+// field), a fact computed once per type.
+//
+// # Giving memory back
+//
+// A background scavenger (package scavenge) keeps RetainBytes plus a tenth
+// of in-use memory free and committed and returns the rest to the kernel
+// about ScavengeDelay after it became free, highest addresses first, in
+// batches that keep huge pages whole where it can. It never holds the
+// heap lock across madvise. Scavenge does the same for all free memory at
+// once, and MemoryLimit makes an allocation scavenge before it fails.
+//
+// # Sampling: profiles, guards and debug checks
+//
+// ProfileRate, GuardSampleRate and Debug need the slow path to see chosen
+// allocations. Rather than count down on every allocation, a cache's
+// window of free slots is cut short so that the allocation due for a
+// sample is the one that finds it empty (sample.go); with all three off,
+// windows are never cut and the fast path is unchanged. A guarded object
+// sits alone before a PROT_NONE page and is quarantined PROT_NONE when
+// freed (guard.go); in Debug mode freed objects are poisoned and checked
+// when handed out again, and freed spans are quarantined PROT_NONE.
+//
 // # Errors and safety
 //
 // Free checks that the pointer lies in a published span, is the start of a

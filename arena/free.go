@@ -57,21 +57,12 @@ func (h *Heap) free(c *Cache, p unsafe.Pointer) error {
 		}
 		return fmt.Errorf("%w: %#x is not in an allocated span", ErrInvalidPointer, addr)
 	}
-	switch s.State() {
-	case spans.StateManual:
-		return fmt.Errorf("%w: %#x is region memory, freed only with its region", ErrInvalidPointer, addr)
-	case spans.StateGuarded:
-		return h.freeGuarded(s, addr)
-	case spans.StateGuardedFreed:
-		if addr == guardedObject(s) {
-			return fmt.Errorf("%w: %#x (guarded, in quarantine)", ErrDoubleFree, addr)
-		}
-		return fmt.Errorf("%w: %#x is inside a freed guarded object", ErrInvalidPointer, addr)
-	}
-	if s.Class == 0 {
-		return h.freeLarge(s, addr)
-	}
+	// Small-object spans, the common case, are always StateInUse once
+	// published; every other kind of span is class 0.
 	cl := s.Class
+	if cl == 0 {
+		return h.freeClassZero(s, addr)
+	}
 	off := addr - s.Base
 	idx := sizeclasses.ObjIndex(cl, off)
 	size := uintptr(s.ElemSize)
@@ -130,6 +121,23 @@ func (h *Heap) free(c *Cache, p unsafe.Pointer) error {
 
 func doubleFreeRace(addr, idx uintptr, s *spans.Span) error {
 	return fmt.Errorf("%w: %#x freed concurrently (slot %d of %s)", ErrDoubleFree, addr, idx, s.Describe())
+}
+
+// freeClassZero frees a pointer into a class-0 span: a large object, a
+// guarded object, or region memory (which is refused).
+func (h *Heap) freeClassZero(s *spans.Span, addr uintptr) error {
+	switch s.State() {
+	case spans.StateManual:
+		return fmt.Errorf("%w: %#x is region memory, freed only with its region", ErrInvalidPointer, addr)
+	case spans.StateGuarded:
+		return h.freeGuarded(s, addr)
+	case spans.StateGuardedFreed:
+		if addr == guardedObject(s) {
+			return fmt.Errorf("%w: %#x (guarded, in quarantine)", ErrDoubleFree, addr)
+		}
+		return fmt.Errorf("%w: %#x is inside a freed guarded object", ErrInvalidPointer, addr)
+	}
+	return h.freeLarge(s, addr)
 }
 
 // freeLarge frees a large object's span.

@@ -590,11 +590,10 @@ func TestScavengeReleasesRSS(t *testing.T) {
 // the injected error, change no counters, and a retry must succeed.
 func TestFaultInjection(t *testing.T) {
 	type step struct {
-		name   string
-		fails  int // commits to fail
-		alloc  func(h *Heap, c *Cache) (unsafe.Pointer, error)
-		size   int
-		cached bool
+		name  string
+		fails int // commits to fail
+		alloc func(h *Heap, c *Cache) (unsafe.Pointer, error)
+		size  int
 	}
 	steps := []step{
 		{name: "small via Heap", fails: 1, size: 64, alloc: func(h *Heap, c *Cache) (unsafe.Pointer, error) { return h.Alloc(64) }},

@@ -25,9 +25,10 @@ const (
 	statePooled // on the record pool's free list
 )
 
-// Published reports whether a span in state s is visible to Lookup.
+// Published reports whether a span in state s is visible to Lookup: the
+// published states are numbered consecutively, so this is one range check.
 func (s State) Published() bool {
-	return s == StateInUse || s == StateLarge || s == StateManual || s == StateGuarded || s == StateGuardedFreed
+	return s >= StateInUse && s <= StateGuardedFreed
 }
 
 func (s State) String() string {
