@@ -176,9 +176,11 @@ func (h *Heap) Close() error {
 		return ErrClosed
 	}
 	h.stopScavenger() // waits for the worker: nothing may touch unmapped memory
+	// Every other call now sees closed and stops short of the heap's
+	// memory; take the last figures under the lock, then unmap without it.
 	h.lock.Lock()
-	defer h.lock.Unlock()
 	h.atClose = h.pageFiguresLocked()
+	h.lock.Unlock()
 	return errors.Join(h.mapping.Release(), h.pages.Close(), h.spans.Close())
 }
 
