@@ -1,11 +1,9 @@
 package mmap
 
-// CONTRACT FILE: these exported names are used by pages/ and arena/.
-// The implementer may add more, split files, and replace the bodies, but must
-// keep these signatures.
-//
-// Implementations live in: errors.go (OpError, Op names), kernel_linux.go
-// (Real), inject.go (FaultInjector), mapping.go (Mapping, Reserve).
+// api.go declares the package's errors, operations and modes, and the
+// Kernel seam. The implementations live in errors.go (OpError, Op names),
+// kernel_linux.go (Real), inject.go (FaultInjector) and mapping.go
+// (Mapping, Reserve).
 
 import "errors"
 

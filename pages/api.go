@@ -1,8 +1,7 @@
 package pages
 
-// CONTRACT FILE: exported names used by arena/. Keep the signatures; add
-// what you need. The methods documented here live in alloc.go, cache.go and
-// scavenge.go.
+// api.go declares the package's constants, errors and types; the methods
+// documented with them live in alloc.go, cache.go and scavenge.go.
 
 import "errors"
 

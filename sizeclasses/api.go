@@ -1,7 +1,7 @@
 package sizeclasses
 
-// CONTRACT FILE: exported names used by spans/ and arena/. Keep the
-// signatures; add what you need. The tables come from go generate.
+// api.go holds the lookups spans/ and arena/ use; the tables they read are
+// generated into table.go by go generate.
 
 const (
 	PageShift    = 13
