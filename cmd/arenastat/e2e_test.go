@@ -297,4 +297,9 @@ func TestE2EHelp(t *testing.T) {
 	if r := run(t, "run", "-h"); r.code != 0 || !strings.Contains(r.stderr, "-workload") {
 		t.Fatalf("run -h: %+v", r)
 	}
+	for _, h := range []string{"-h", "--help"} {
+		if out := ok(t, h); !strings.Contains(out, "usage: arenastat") || !strings.Contains(out, "attach") {
+			t.Fatalf("%s:\n%s", h, out)
+		}
+	}
 }

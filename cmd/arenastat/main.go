@@ -73,7 +73,9 @@ func realMain(args []string, stdout, stderr io.Writer) (code int) {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, rest = args[0], args[1:]
 	}
-	if name == "help" {
+	// "help", or -h alone, gives the overview of the commands; -h after a
+	// command (or with run's flags) gives that command's flags.
+	if name == "help" || (len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help")) {
 		usage(stdout)
 		return 0
 	}
