@@ -23,7 +23,7 @@ const (
 	// bytes (New uses b >= 1; bucket 0 is unused).
 	buckets = MaxSlots/64 + 1
 
-	// recordsPerPage bounds the record mapping: in the worst case every
+	// recordSpaceFactor bounds the record mapping: in the worst case every
 	// heap page is its own span with a full 1024-slot record, and records
 	// of other buckets freed earlier are not reused across buckets. Twice
 	// the worst single-bucket need leaves room for that before
