@@ -31,10 +31,14 @@
 // RSS long after it was freed. So f follows the backlog: at the start of
 // a cycle (and whenever the backlog grows) f is set to what releases the
 // whole backlog within Delay/4 at the measured cost per byte (a smoothed
-// average of recent steps, starting from 64 ps/B), clamped to [1 %, 50 %],
+// average of recent steps, starting from 64 ps/B), clamped to [1 %, 100 %],
 // and it does not drop as the backlog shrinks, so a burst's tail is not
 // slowed down. A GiB due thus costs ~60 ms of CPU spread over ~250 ms,
-// well inside "released within ~2 s of the free". The bursts are paid for
+// well inside "released within ~2 s of the free". The cap is a whole
+// core, not less, because the cost per byte is measured in wall time: on
+// a machine whose cores are busy each step takes longer than its work,
+// and a lower cap would multiply that delay (half a core let a GiB's
+// release run past 2 s on this 2-core machine under a parallel test run). The bursts are paid for
 // by the program's own frees: releasing a page costs roughly a tenth of
 // what faulting it in cost, so release work is bounded by a fraction of
 // the program's own page-fault work, and a heap whose free memory sits at

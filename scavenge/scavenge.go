@@ -28,8 +28,11 @@ const (
 	// BaseFraction is the share of one core the scavenger may use when it
 	// is near its goal: the steady state.
 	BaseFraction = 0.01
-	// MaxFraction caps the share during a burst far above the goal.
-	MaxFraction = 0.5
+	// MaxFraction caps the share during a burst far above the goal: a
+	// whole core, since a burst is bounded by the bytes the program freed
+	// (~60 ms of CPU per GiB) and a lower cap stretches it on busy machines
+	// (see doc.go).
+	MaxFraction = 1.0
 
 	// ticksPerDelay: the heap is sampled this many times per Delay, so
 	// release lags the delay by at most an eighth of it.
