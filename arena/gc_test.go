@@ -3,6 +3,7 @@ package arena
 import (
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -12,20 +13,25 @@ import (
 // see gc_race_test.go).
 var gcLiveBytes uint64 = 1 << 30
 
-// TestGCIndependentOfHeap checks the point of the whole library: a GC
-// with 1 GiB of live off-heap objects (16M objects of 64 bytes) takes no
-// longer than with the heap empty. The Go heap holds nothing per object.
+// TestGCIndependentOfHeap checks the point of the whole library: with 1 GiB
+// of live off-heap objects (16M objects of 64 bytes), the GC has nothing
+// more to scan and takes no longer than with the heap empty. The Go heap
+// holds nothing per object.
 //
-// A forced GC on an almost empty Go heap takes a few hundred microseconds,
-// mostly fixed costs (stopping the world, waking the mark workers,
-// sweeping), and on a loaded 2-core machine (CI runs this under -race
-// next to other packages' tests) a GC whose workers wait for a CPU takes
-// milliseconds. Load only ever adds time, so the test compares the
-// fastest of fifteen GCs, which is the work a GC does: it measures the
-// empty figure before the fill and after closing the heap and keeps the
-// larger, and compares against 2× that plus 2 ms of slack. Scanning
-// anything proportional to 16M objects or 131072 spans would cost tens of
-// milliseconds in every GC and fail it.
+// The first check is exact: the runtime's own figures for what a GC
+// scans (/gc/scan/total:bytes) and what it found live (/gc/heap/live:bytes)
+// must not grow by more than 1 MiB with the off-heap heap full. It holds
+// in every build, including the race-detector build CI runs.
+//
+// The second is the timing the issue asks for, in uninstrumented builds
+// only (gcTimingChecked): under the race detector a forced GC's time
+// depends on the race runtime's own bookkeeping (it measured 4 ms with the
+// heap full and 0.2 ms empty in one run, 0.7 vs 2.2 ms in another), not on
+// what the GC scans. A forced GC on an almost empty Go heap takes a few
+// hundred microseconds, mostly fixed costs, and on a loaded machine a GC
+// whose workers wait for a CPU takes milliseconds; load only ever adds
+// time, so the test compares the fastest of fifteen GCs against 2× the
+// larger of the empty figures before the fill and after Close, plus 2 ms.
 func TestGCIndependentOfHeap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates 1 GiB")
@@ -36,6 +42,7 @@ func TestGCIndependentOfHeap(t *testing.T) {
 
 	runtime.GC()
 	empty1 := fastestGC(gcRuns)
+	scanEmpty, liveEmpty := gcScanFigures()
 
 	start := time.Now()
 	var sum uintptr
@@ -60,6 +67,13 @@ func TestGCIndependentOfHeap(t *testing.T) {
 
 	runtime.GC() // sweep whatever the fill left
 	full := fastestGC(gcRuns)
+	scanFull, liveFull := gcScanFigures()
+	t.Logf("GC scans %d KiB with the heap empty and %d KiB with %d MiB live off-heap; live Go heap %d KiB vs %d KiB",
+		scanEmpty>>10, scanFull>>10, gcLiveBytes>>20, liveEmpty>>10, liveFull>>10)
+	if scanFull > scanEmpty+1<<20 || liveFull > liveEmpty+1<<20 {
+		t.Errorf("with %d MiB live off-heap the GC scans %d bytes (empty: %d) and finds %d live (empty: %d)",
+			gcLiveBytes>>20, scanFull, scanEmpty, liveFull, liveEmpty)
+	}
 	runtime.KeepAlive(sum)
 	// Closing the heap frees everything at once; then the empty figure
 	// again, in the process state of after the fill.
@@ -75,10 +89,19 @@ func TestGCIndependentOfHeap(t *testing.T) {
 		st.Metadata>>20, ms.HeapAlloc>>10)
 	t.Logf("fastest runtime.GC(): %v with %d MiB live; %v with the heap empty (before the fill %v, after Close %v)",
 		full, gcLiveBytes>>20, empty, empty1, empty2)
-	if full > 2*empty+2*time.Millisecond {
+	if gcTimingChecked && full > 2*empty+2*time.Millisecond {
 		t.Errorf("GC with %d MiB live takes %v, more than 2× the %v of an empty heap + 2 ms",
 			gcLiveBytes>>20, full, empty)
 	}
+}
+
+// gcScanFigures reads, after a GC, the bytes the GC must scan and the
+// live Go heap it found.
+func gcScanFigures() (scan, live uint64) {
+	runtime.GC()
+	ms := []metrics.Sample{{Name: "/gc/scan/total:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	metrics.Read(ms)
+	return ms[0].Value.Uint64(), ms[1].Value.Uint64()
 }
 
 // gcRuns is how many forced GCs each figure takes the fastest of.

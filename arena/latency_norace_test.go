@@ -8,3 +8,6 @@ import "time"
 // scavenger must have given it back (TestScavengerRSSLatency): the issue's
 // "within 2 s".
 const rssLatencyBound = 2 * time.Second
+
+// gcTimingChecked: uninstrumented: the GC timing check of TestGCIndependentOfHeap runs.
+const gcTimingChecked = true
