@@ -6,11 +6,14 @@ BENCHCOUNT ?= 6
 # staticcheck is pinned so lint results do not drift with new releases.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test fmtcheck vet unit bench fuzz generate lint
+.PHONY: test fmtcheck vet unit timing bench fuzz generate lint
 
 # test: format check, vet, then every package's tests with the race detector.
 # `go test` also runs each fuzz target over its seed corpus (testdata/fuzz/).
-test: fmtcheck vet unit
+# timing then reruns, uninstrumented and alone, the two tests whose promises
+# are about time (the race build runs the same tests with those bounds
+# relaxed or left out, see arena/latency_race_test.go).
+test: fmtcheck vet unit timing
 
 fmtcheck:
 	@out=$$(gofmt -l . | grep -v '^testdata/' || true); \
@@ -21,6 +24,9 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 -timeout=15m ./...
+
+timing:
+	$(GO) test -count=1 -run '^(TestGCIndependentOfHeap|TestScavengerRSSLatency)$$' ./arena
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) ./...
