@@ -60,7 +60,10 @@ func NewTable(heapBase, heapPages uintptr, k mmap.Kernel) (*Table, error) {
 	pageBytes := roundUp(heapPages*4, ps)
 	recBytes := roundUp(heapPages*(headerSize+MaxSlots)*recordSpaceFactor, ps)
 	if recBytes/recordUnit >= uintptr(freedMark) {
-		recBytes = uintptr(freedMark-1) * recordUnit
+		// IDs are 32 bits and freedMark is not one: cap the mapping at the
+		// last whole OS page they can address (a mapping's length must be
+		// a multiple of the page size).
+		recBytes = uintptr(freedMark-1) * recordUnit &^ (ps - 1)
 	}
 	var err error
 	if t.pageMap, err = reserveRW(pageBytes, k); err != nil {

@@ -658,3 +658,23 @@ func TestDoubleReleasePanics(t *testing.T) {
 		t.Fatal("the pool handed out one record twice")
 	}
 }
+
+// A heap large enough that the record mapping reaches the 32-bit ID cap
+// (from about 910 GiB): the capped size must still be whole OS pages, or
+// the reservation fails with mmap.ErrMisaligned.
+func TestNewTableAtIDCap(t *testing.T) {
+	const heapPages = (1 << 40) / pageSize // 1 TiB
+	tb, err := NewTable(testBase, heapPages, nil)
+	if err != nil {
+		t.Fatalf("NewTable for a 1 TiB heap: %v", err)
+	}
+	defer tb.Close()
+	if n := tb.recMap.Size(); n%mmap.PageSize() != 0 || n/recordUnit >= uintptr(freedMark) {
+		t.Fatalf("record mapping of %d bytes: not whole pages or past the ID range", n)
+	}
+	// The last record the cap allows is usable: IDs stay below freedMark.
+	s := mustNew(t, tb, MaxSlots)
+	if s.ID() == 0 || uint32(s.ID()) == freedMark {
+		t.Fatalf("first record has ID %d", s.ID())
+	}
+}
