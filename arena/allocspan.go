@@ -248,7 +248,8 @@ func (h *Heap) overLimitLocked(npages uintptr) uintptr {
 }
 
 // grow makes at least npages more pages allocatable: it claims whole chunks
-// past the grown part under the lock, commits them with the lock dropped,
+// past the grown part under the lock, commits them and their span table
+// entries with the lock dropped,
 // and hands them to the page allocator as free and scavenged (they have no
 // physical pages yet). Chunks whose commit failed are retried first.
 func (h *Heap) grow(npages uintptr) error {
@@ -268,14 +269,20 @@ func (h *Heap) grow(npages uintptr) error {
 	}
 	h.lock.Unlock()
 
-	if err := h.mapping.Commit(r.base, r.npages*pages.PageSize); err != nil {
+	err := h.mapping.Commit(r.base, r.npages*pages.PageSize)
+	if err == nil {
+		// The span table's page map entries for the new pages (committed
+		// as a prefix, so this also covers chunks still pending).
+		err = h.spans.Grow((r.base + r.npages*pages.PageSize - h.base) / pages.PageSize)
+	}
+	if err != nil {
 		h.lock.Lock()
 		h.pendingGrow = append(h.pendingGrow, r)
 		h.lock.Unlock()
 		return fmt.Errorf("%w: growing the heap: %w", ErrOutOfMemory, err)
 	}
 	h.lock.Lock()
-	err := h.pages.Grow(r.base, r.npages)
+	err = h.pages.Grow(r.base, r.npages)
 	h.lock.Unlock()
 	if err != nil {
 		panic(fmt.Sprintf("offheap: growing [%#x, +%d pages): %v", r.base, r.npages, err))

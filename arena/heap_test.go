@@ -649,19 +649,33 @@ func TestFaultInjection(t *testing.T) {
 		})
 	}
 
+	// NewHeap only reserves: no commit can fail it. Each of its
+	// reservations can, and then every earlier one is undone.
 	t.Run("NewHeap", func(t *testing.T) {
 		fi := mmap.NewFaultInjector(mmap.Real())
-		fi.FailNth(mmap.OpCommit, 1)
 		h, err := NewHeap(Config{Reserve: 64 << 20, Kernel: fi})
-		if err == nil {
-			h.Close()
-			t.Fatal("NewHeap succeeded with its first commit failing")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !errors.Is(err, mmap.ErrInjected) || h != nil {
-			t.Fatalf("NewHeap = %p, %v; want nil and an error wrapping mmap.ErrInjected", h, err)
+		if got := fi.Calls(mmap.OpCommit); got != 0 {
+			t.Errorf("NewHeap made %d commits, want none", got)
 		}
-		if got, want := fi.Calls(mmap.OpRelease), fi.Calls(mmap.OpReserve)-1; got < want {
-			t.Errorf("NewHeap failed after %d reservations but released only %d", want+1, got)
+		h.Close()
+		reserves := fi.Calls(mmap.OpReserve)
+		for n := 1; n <= reserves; n++ {
+			fi := mmap.NewFaultInjector(mmap.Real())
+			fi.FailNth(mmap.OpReserve, n)
+			h, err := NewHeap(Config{Reserve: 64 << 20, Kernel: fi})
+			if err == nil {
+				h.Close()
+				t.Fatalf("NewHeap succeeded with reservation %d failing", n)
+			}
+			if !errors.Is(err, mmap.ErrInjected) || h != nil {
+				t.Fatalf("NewHeap = %p, %v; want nil and an error wrapping mmap.ErrInjected", h, err)
+			}
+			if got, want := fi.Calls(mmap.OpRelease), fi.Calls(mmap.OpReserve)-1; got < want {
+				t.Errorf("NewHeap failed after %d reservations but released only %d", want+1, got)
+			}
 		}
 	})
 }

@@ -1,8 +1,14 @@
 package arena
 
 import (
+	"errors"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/offheap/offheap/mmap"
 )
 
 // A 1 TiB reservation: its span records reach the 32-bit ID cap, which
@@ -38,4 +44,164 @@ func TestNewHeapOneTiB(t *testing.T) {
 	if err := h.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+}
+
+// procKB reads a "Name:   N kB" line of a /proc file.
+func procKB(t *testing.T, file, name string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Skipf("no %s: %v", file, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+":"); ok {
+			f := strings.Fields(rest)
+			n, err := strconv.ParseUint(f[0], 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %q", file, line)
+			}
+			return n << 10
+		}
+	}
+	t.Skipf("%s has no %s", file, name)
+	return 0
+}
+
+// rwBytesIn sums, from /proc/self/maps, the bytes of [base, base+size)
+// mapped readable and writable: what the kernel has committed there.
+func rwBytesIn(t *testing.T, base, size uintptr) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Skipf("no /proc/self/maps: %v", err)
+	}
+	var n uint64
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || !strings.HasPrefix(f[1], "rw") {
+			continue
+		}
+		lo, hi, _ := strings.Cut(f[0], "-")
+		a, err1 := strconv.ParseUint(lo, 16, 64)
+		e, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("maps line %q", line)
+		}
+		if l, h := max(uintptr(a), base), min(uintptr(e), base+size); l < h {
+			n += uint64(h - l)
+		}
+	}
+	return n
+}
+
+// spanMetaRW is the read/write part of the heap's span table mappings.
+func spanMetaRW(t *testing.T, h *Heap) uint64 {
+	var n uint64
+	for _, r := range h.spans.Regions() {
+		n += rwBytesIn(t, r.Base, r.Size)
+	}
+	return n
+}
+
+// The span table is committed as the heap grows, not when it is made: a
+// default heap (64 GiB) used to map its 20 GiB of span records read/write
+// at NewHeap, which a strict commit limit (vm.overcommit_memory=2) refuses.
+// Now NewHeap commits only the page allocator's top level, and after 64 MiB
+// of allocations the span metadata committed is a few percent of the heap.
+func TestMetadataCommittedOnDemand(t *testing.T) {
+	vm0 := procKB(t, "/proc/self/status", "VmSize")
+	cas0 := procKB(t, "/proc/meminfo", "Committed_AS")
+	h := newTestHeap(t, quiet(Config{}))
+	vm1 := procKB(t, "/proc/self/status", "VmSize")
+	cas1 := procKB(t, "/proc/meminfo", "Committed_AS")
+	st := h.Stats()
+	pagesRes, pagesCommitted := h.pages.MetadataBytes()
+	metaRes := uint64(h.spans.MetadataReserved() + pagesRes)
+	t.Logf("NewHeap: VmSize %d -> %d MiB (+%d MiB; heap %d MiB + metadata %d MiB reserved); Committed_AS %d -> %d MiB (system-wide)",
+		vm0>>20, vm1>>20, (vm1-vm0)>>20, st.Reserved>>20, metaRes>>20, cas0>>20, cas1>>20)
+	// VmSize grows by the reservations and little else (the Go runtime may
+	// map a little for the heap's own Go structures).
+	if d := vm1 - vm0; d < st.Reserved+metaRes-(16<<20) || d > st.Reserved+metaRes+(256<<20) {
+		t.Errorf("VmSize grew by %d bytes, want about %d (heap) + %d (metadata)", d, st.Reserved, metaRes)
+	}
+	if rw := spanMetaRW(t, h); rw != 0 || h.spans.MetadataCommitted() != 0 {
+		t.Errorf("after NewHeap: %d bytes of span metadata read/write (MetadataCommitted %d), want 0", rw, h.spans.MetadataCommitted())
+	}
+	if uint64(pagesCommitted) > st.Reserved>>14 {
+		t.Errorf("after NewHeap: page allocator committed %d bytes of metadata, more than 1/16384 of the reservation", pagesCommitted)
+	}
+
+	// 32 MiB of 64-byte objects (the class with the most metadata per
+	// page short of the tiniest) and 32 MiB in 1 MiB objects.
+	for range (32 << 20) / 64 {
+		if _, err := h.Alloc(64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 32 {
+		if _, err := h.Alloc(1 << 20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st = h.Stats()
+	rw := spanMetaRW(t, h)
+	vm2 := procKB(t, "/proc/self/status", "VmSize")
+	_, pagesCommitted = h.pages.MetadataBytes()
+	t.Logf("after %d MiB allocated (HeapSys %d MiB): span metadata %d KiB read/write, page allocator %d KiB; VmSize %d MiB",
+		st.HeapAlloc>>20, st.HeapSys>>20, rw>>10, pagesCommitted>>10, vm2>>20)
+	if rw != uint64(h.spans.MetadataCommitted()) {
+		t.Errorf("kernel shows %d bytes read/write, MetadataCommitted says %d", rw, h.spans.MetadataCommitted())
+	}
+	// A 64-byte span is one page with 128 slots: a 384-byte record and a
+	// 4-byte page map entry, 4.7 % of the page. Allow one record batch
+	// and one OS page of page map beyond that.
+	want := st.HeapSys*(384+4)/PageSize + 256<<10 + uint64(os.Getpagesize())
+	if rw == 0 || rw > want {
+		t.Errorf("span metadata read/write after growing %d bytes: %d, want (0, %d]", st.HeapSys, rw, want)
+	}
+	verifyOK(t, h)
+}
+
+// A failed commit of span metadata (page map while growing, records when
+// a span is made) fails the allocation with ErrOutOfMemory and leaves the
+// heap usable: the next try commits it.
+func TestMetadataCommitFailure(t *testing.T) {
+	fi := mmap.NewFaultInjector(mmap.Real())
+	h := newTestHeap(t, quiet(Config{Reserve: 64 << 20, Kernel: fi}))
+	// A large object: allocPages grows (commit 1: the chunk; 2: the page
+	// map), then the span takes a record (3: the first record batch).
+	for _, c := range []struct {
+		nth  int
+		what string
+	}{{2, "page map"}, {3, "span records"}} {
+		fi.FailNth(mmap.OpCommit, c.nth)
+		p, err := h.Alloc(1 << 20)
+		if err == nil || p != nil {
+			t.Fatalf("Alloc with the %s commit failing = %p, %v", c.what, p, err)
+		}
+		if !errors.Is(err, ErrOutOfMemory) || !errors.Is(err, mmap.ErrInjected) || !strings.Contains(err.Error(), c.what) {
+			t.Fatalf("Alloc with the %s commit failing: %v; want ErrOutOfMemory wrapping mmap.ErrInjected", c.what, err)
+		}
+		if st := h.Stats(); st.HeapObjects != 0 || st.HeapInuse != 0 {
+			t.Fatalf("failed Alloc left %s", statsLine(st))
+		}
+		verifyOK(t, h)
+	}
+	p, err := h.Alloc(1 << 20)
+	if err != nil {
+		t.Fatalf("Alloc after the failures: %v", err)
+	}
+	fillBytes(p, 1<<20, 7)
+	q, err := h.Alloc(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyOK(t, h)
+	if err := h.Free(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Free(q); err != nil {
+		t.Fatal(err)
+	}
+	verifyOK(t, h)
 }

@@ -6,11 +6,19 @@
 //
 // A span record is a fixed header followed by one state byte per object
 // slot. Records are carved from an anonymous mapping reserved when the Table
-// is made (PROT_READ|PROT_WRITE, MAP_NORESERVE: untouched pages cost no
-// memory) and are named by a 32-bit ID, their offset in that mapping in
+// is made and are named by a 32-bit ID, their offset in that mapping in
 // 64-byte units. Nothing in a record is a Go pointer, and the page → span
 // table is a flat array of IDs in another such mapping, so the Go garbage
 // collector never scans memory that grows with the off-heap heap.
+//
+// Both mappings are reserved PROT_NONE and committed on demand, as a prefix
+// that only grows: the page map as the heap grows (Table.Grow, one entry
+// per grown page), the records 256 KiB at a time as the pool's bump pointer
+// reaches them. The record mapping is sized for the worst case (every page
+// a one-page span with a full record, twice over: about 31 % of the heap,
+// 20 GiB of address space for a 64 GiB heap), which costs only address
+// space; committing it all up front would be charged in full under
+// vm.overcommit_memory=2.
 //
 // Records come in size buckets by slot count (a multiple of 64 slots), each
 // bucket with its own free list, so a span of 8-byte objects (1024 slots)

@@ -10,13 +10,16 @@ import (
 // with it and never touches the heap.
 const testBase uintptr = 1 << 40
 
-// newTestTable makes a Table for a fake heap of heapPages pages and closes
-// it when the test ends.
+// newTestTable makes a Table for a fake heap of heapPages pages, grown
+// whole (its page map committed), and closes it when the test ends.
 func newTestTable(tb testing.TB, heapPages uintptr) *Table {
 	tb.Helper()
 	t, err := NewTable(testBase, heapPages, nil)
 	if err != nil {
 		tb.Fatalf("NewTable(%#x, %d): %v", testBase, heapPages, err)
+	}
+	if err := t.Grow(heapPages); err != nil {
+		tb.Fatalf("Grow(%d): %v", heapPages, err)
 	}
 	tb.Cleanup(func() { t.Close() })
 	return t

@@ -29,12 +29,27 @@ const (
 	// the worst single-bucket need leaves room for that before
 	// ErrMetadataExhausted.
 	recordSpaceFactor = 2
+
+	// recordCommitBatch is how much of the record mapping New commits at
+	// a time: 256 KiB holds about 200 records of the largest bucket (a
+	// chunk and a half of one-page 8-byte spans), so the mprotect is rare,
+	// and at most that much sits committed but unused.
+	recordCommitBatch = 256 << 10
 )
 
 // ErrMetadataExhausted is returned when no span record can be had.
 var ErrMetadataExhausted = errors.New("spans: span record space exhausted")
 
 // Table owns the span records and the page → span map of one reservation.
+//
+// Both mappings are reserved PROT_NONE and committed on demand, each as a
+// prefix that only grows: the page map as far as the heap has grown (Grow),
+// the records as far as the record pool has handed them out (New), in
+// recordCommitBatch steps. So a large reservation costs address space but
+// no commit charge (which vm.overcommit_memory=2 would refuse) until it is
+// used. Committing takes no lock: each committer mprotects from the prefix
+// it read to its target and then raises the prefix with a compare-and-swap,
+// so concurrent commits only repeat an idempotent mprotect.
 type Table struct {
 	heapBase  uintptr
 	heapPages uintptr
@@ -43,6 +58,14 @@ type Table struct {
 	pagePtr unsafe.Pointer // pageMap's base
 	recMap  *mmap.Mapping  // span records
 	recPtr  unsafe.Pointer // recMap's base
+
+	// mapped is how many heap pages, from the first, have committed page
+	// map entries: Lookup, FreedStart and PageSpan read no entry past it.
+	// pageCommitted and recCommitted are the committed prefixes of the two
+	// mappings in bytes. All three only grow, by commitPrefix.
+	mapped        atomic.Uintptr
+	pageCommitted atomic.Uintptr
+	recCommitted  atomic.Uintptr
 
 	// mu guards the record pool: next, free and inUse.
 	mu    sync.Mutex
@@ -53,7 +76,9 @@ type Table struct {
 	_     [0]func()      // not comparable
 }
 
-// NewTable reserves metadata for a heap of heapPages pages at heapBase.
+// NewTable reserves metadata for a heap of heapPages pages at heapBase. It
+// commits nothing: Grow commits page map entries as the heap grows, and New
+// commits records as it hands them out.
 func NewTable(heapBase, heapPages uintptr, k mmap.Kernel) (*Table, error) {
 	t := &Table{heapBase: heapBase, heapPages: heapPages}
 	ps := mmap.PageSize()
@@ -66,29 +91,69 @@ func NewTable(heapBase, heapPages uintptr, k mmap.Kernel) (*Table, error) {
 		recBytes = uintptr(freedMark-1) * recordUnit &^ (ps - 1)
 	}
 	var err error
-	if t.pageMap, err = reserveRW(pageBytes, k); err != nil {
+	if t.pageMap, err = mmap.Reserve(pageBytes, k); err != nil {
 		return nil, fmt.Errorf("spans: page map: %w", err)
 	}
-	if t.recMap, err = reserveRW(recBytes, k); err != nil {
+	if t.recMap, err = mmap.Reserve(recBytes, k); err != nil {
 		t.pageMap.Release()
 		return nil, fmt.Errorf("spans: records: %w", err)
 	}
+	// Names are a debugging aid (best effort: older kernels refuse).
+	_ = t.pageMap.SetName(pageMapName)
+	_ = t.recMap.SetName(recordsName)
 	t.pagePtr = addrPointer(t.pageMap.Base())
 	t.recPtr = addrPointer(t.recMap.Base())
 	t.next = recordUnit // ID 0 is no span
 	return t, nil
 }
 
-func reserveRW(n uintptr, k mmap.Kernel) (*mmap.Mapping, error) {
-	m, err := mmap.Reserve(n, k)
-	if err != nil {
-		return nil, err
+// Names of the mappings in /proc/PID/maps.
+const (
+	pageMapName = "offheap-page-map"
+	recordsName = "offheap-span-records"
+)
+
+// Grow commits the page map entries of heap pages [0, npages), so spans
+// may be published there. The heap calls it with no lock held as it grows;
+// committing a prefix also covers any earlier range whose Grow failed. On
+// failure nothing is lost: a later Grow commits the same bytes again.
+func (t *Table) Grow(npages uintptr) error {
+	if npages > t.heapPages {
+		return fmt.Errorf("spans: Grow(%d) past the %d-page heap: %w", npages, t.heapPages, mmap.ErrOutOfRange)
 	}
-	if err := m.Commit(m.Base(), n); err != nil {
-		m.Release()
-		return nil, err
+	if npages <= t.mapped.Load() {
+		return nil
 	}
-	return m, nil
+	n := min(roundUp(npages*4, mmap.PageSize()), t.pageMap.Size())
+	if err := commitPrefix(t.pageMap, &t.pageCommitted, n); err != nil {
+		return fmt.Errorf("spans: committing the page map: %w", err)
+	}
+	raiseTo(&t.mapped, min(n/4, t.heapPages))
+	return nil
+}
+
+// commitPrefix makes the first n bytes of m readable and writable, given
+// that the first done bytes are. Safe to run concurrently (see Table).
+func commitPrefix(m *mmap.Mapping, done *atomic.Uintptr, n uintptr) error {
+	have := done.Load()
+	if have >= n {
+		return nil
+	}
+	if err := m.Commit(m.Base()+have, n-have); err != nil {
+		return err
+	}
+	raiseTo(done, n)
+	return nil
+}
+
+// raiseTo sets v to n unless it is already at least n.
+func raiseTo(v *atomic.Uintptr, n uintptr) {
+	for {
+		cur := v.Load()
+		if cur >= n || v.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // Close releases the metadata mappings.
@@ -119,16 +184,28 @@ func (t *Table) New(nelems uint32) (*Span, error) {
 	b := (uintptr(nelems) + 63) / 64
 	size := headerSize + b*64
 	t.mu.Lock()
+	for t.free[b] == 0 && t.next+size > t.recCommitted.Load() {
+		end := t.next + size
+		if end > t.recMap.Size() {
+			t.mu.Unlock()
+			return nil, ErrMetadataExhausted
+		}
+		// Commit the next batch with the pool lock dropped (no system
+		// call under a lock), then look again: other goroutines may have
+		// taken or returned records, or committed, meanwhile.
+		t.mu.Unlock()
+		err := commitPrefix(t.recMap, &t.recCommitted, min(roundUp(end, recordCommitBatch), t.recMap.Size()))
+		if err != nil {
+			return nil, fmt.Errorf("spans: committing span records: %w", err)
+		}
+		t.mu.Lock()
+	}
 	id := t.free[b]
 	var s *Span
 	if id != 0 {
 		s = t.Span(id)
 		t.free[b] = s.Next
 	} else {
-		if t.next+size > t.recMap.Size() {
-			t.mu.Unlock()
-			return nil, ErrMetadataExhausted
-		}
 		id = ID(t.next / recordUnit)
 		t.next += size
 		t.high.Store(t.next)
@@ -189,6 +266,24 @@ func (t *Table) MetadataBytes(grownPages uintptr) uint64 {
 	return uint64(t.high.Load()) + uint64(grownPages*4)
 }
 
+// MetadataReserved is the address space of the table's two mappings.
+func (t *Table) MetadataReserved() uintptr { return t.pageMap.Size() + t.recMap.Size() }
+
+// MetadataCommitted is how much of it is committed (readable and
+// writable): what a strict commit limit (vm.overcommit_memory=2) charges.
+func (t *Table) MetadataCommitted() uintptr {
+	return t.pageCommitted.Load() + t.recCommitted.Load()
+}
+
+// Region is an address range.
+type Region struct{ Base, Size uintptr }
+
+// Regions returns the address ranges of the page map and the record
+// mapping, so tools and tests can find them in /proc/PID/smaps.
+func (t *Table) Regions() [2]Region {
+	return [2]Region{{t.pageMap.Base(), t.pageMap.Size()}, {t.recMap.Base(), t.recMap.Size()}}
+}
+
 func (t *Table) entry(page uintptr) *atomic.Uint32 {
 	return (*atomic.Uint32)(unsafe.Add(t.pagePtr, page*4))
 }
@@ -197,6 +292,9 @@ func (t *Table) entry(page uintptr) *atomic.Uint32 {
 // can find s before the state store.
 func (t *Table) Publish(s *Span, st State) {
 	first := (s.Base - t.heapBase) >> pageShift
+	if s.Base < t.heapBase || first+uintptr(s.NPages) > t.mapped.Load() {
+		panic(fmt.Sprintf("spans: Publish of %s: past the %d pages grown", s.Describe(), t.mapped.Load()))
+	}
 	for p := first; p < first+uintptr(s.NPages); p++ {
 		t.entry(p).Store(uint32(s.id))
 	}
@@ -222,7 +320,7 @@ func (t *Table) Unpublish(s *Span) {
 // unpublished and whose first page has not been reused since.
 func (t *Table) FreedStart(addr uintptr) bool {
 	off := addr - t.heapBase
-	if !t.InReservation(addr) || off%pageSize != 0 {
+	if addr < t.heapBase || off>>pageShift >= t.mapped.Load() || off%pageSize != 0 {
 		return false
 	}
 	return t.entry(off>>pageShift).Load() == freedMark
@@ -231,7 +329,8 @@ func (t *Table) FreedStart(addr uintptr) bool {
 // Lookup returns the published span containing addr, or nil. Lock-free.
 func (t *Table) Lookup(addr uintptr) *Span {
 	off := addr - t.heapBase
-	if addr < t.heapBase || off>>pageShift >= t.heapPages {
+	// Pages past mapped were never grown: no span, and no entry to read.
+	if addr < t.heapBase || off>>pageShift >= t.mapped.Load() {
 		return nil
 	}
 	id := t.entry(off >> pageShift).Load()
@@ -248,6 +347,9 @@ func (t *Table) Lookup(addr uintptr) *Span {
 // PageSpan returns the record ID stored for a heap page index, 0 for none
 // (for Verify).
 func (t *Table) PageSpan(page uintptr) ID {
+	if page >= t.mapped.Load() {
+		return 0
+	}
 	id := t.entry(page).Load()
 	if id == freedMark {
 		return 0

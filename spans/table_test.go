@@ -564,9 +564,7 @@ func TestNewTableFailureReleasesMappings(t *testing.T) {
 		wantRelease int
 	}{
 		{"page map reserve", mmap.OpReserve, 1, 0},
-		{"page map commit", mmap.OpCommit, 1, 1},
 		{"records reserve", mmap.OpReserve, 2, 1},
-		{"records commit", mmap.OpCommit, 2, 2},
 	} {
 		fi := mmap.NewFaultInjector(nil)
 		fi.FailNth(c.op, c.n)
