@@ -108,28 +108,19 @@ func NewHeap(cfg Config) (*Heap, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	m, err := reserve(uintptr(cfg.Reserve), cfg.Kernel)
+	r, err := reserveAll(uintptr(cfg.Reserve), cfg.Kernel)
 	if err != nil {
-		return nil, fmt.Errorf("%w: reserving %d bytes: %w", ErrOutOfMemory, cfg.Reserve, err)
+		return nil, err
 	}
+	m := r.mapping
 	cfg.Reserve = int64(m.Size())
 	// Naming is best effort: the kernel may not support it.
 	_ = m.SetName(cfg.Name)
-	h := &Heap{cfg: cfg, mapping: m, base: m.Base(), limit: m.Base() + m.Size()}
+	h := &Heap{cfg: cfg, mapping: m, base: m.Base(), limit: m.Base() + m.Size(), spans: r.spans, pages: r.pages}
 	h.sampling = cfg.Debug || cfg.GuardSampleRate > 0 || cfg.ProfileRate > 0
 	h.emptyWindows = cfg.Debug || cfg.GuardSampleRate == 1
 	h.basePtr = addrPointer(h.base)
 	h.growNext = h.base
-	npages := m.Size() / pages.PageSize
-	if h.spans, err = spans.NewTable(h.base, npages, cfg.Kernel); err != nil {
-		m.Release()
-		return nil, err
-	}
-	if h.pages, err = pages.New(h.base, m.Size()); err != nil {
-		h.spans.Close()
-		m.Release()
-		return nil, err
-	}
 	for c := range h.central {
 		h.central[c].partial = spans.NewList(spans.ListPartial)
 		h.central[c].full = spans.NewList(spans.ListFull)
@@ -146,16 +137,53 @@ func NewHeap(cfg Config) (*Heap, error) {
 	return h, nil
 }
 
-// reserve maps size bytes chunk aligned, halving the request while the
-// kernel refuses, down to minReserve.
-func reserve(size uintptr, k mmap.Kernel) (*mmap.Mapping, error) {
+// reserved is what NewHeap maps: the heap's reservation and its metadata.
+type reserved struct {
+	mapping *mmap.Mapping
+	spans   *spans.Table
+	pages   *pages.Allocator
+}
+
+// reserveAll reserves a heap of size bytes, chunk aligned, with its
+// metadata (span table, page allocator). If any part fails, typically with
+// ENOMEM under ulimit -v, it undoes the others and halves the whole
+// request, down to minReserve: the metadata's address space is about a
+// third of the heap's, so halving the heap alone while the metadata still
+// failed never helped. The final error wraps ErrOutOfMemory and the
+// kernel's.
+func reserveAll(size uintptr, k mmap.Kernel) (reserved, error) {
+	want := size
 	for {
-		m, err := mmap.ReserveAligned(size, pages.ChunkBytes, k)
-		if err == nil || size/2 < minReserve {
-			return m, err
+		r, err := tryReserve(size, k)
+		if err == nil {
+			return r, nil
+		}
+		if size/2 < minReserve {
+			return reserved{}, fmt.Errorf("%w: reserving %d bytes of heap and metadata (halved down to %d): %w",
+				ErrOutOfMemory, want, size, err)
 		}
 		size = (size / 2) &^ (pages.ChunkBytes - 1)
 	}
+}
+
+// tryReserve reserves the three parts at one size, or none of them.
+func tryReserve(size uintptr, k mmap.Kernel) (reserved, error) {
+	m, err := mmap.ReserveAligned(size, pages.ChunkBytes, k)
+	if err != nil {
+		return reserved{}, err
+	}
+	t, err := spans.NewTable(m.Base(), size/pages.PageSize, k)
+	if err != nil {
+		m.Release()
+		return reserved{}, err
+	}
+	pa, err := pages.New(m.Base(), size)
+	if err != nil {
+		t.Close()
+		m.Release()
+		return reserved{}, err
+	}
+	return reserved{m, t, pa}, nil
 }
 
 // addrPointer turns an address outside the Go heap into a pointer.

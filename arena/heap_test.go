@@ -670,8 +670,8 @@ func TestFaultInjection(t *testing.T) {
 				h.Close()
 				t.Fatalf("NewHeap succeeded with reservation %d failing", n)
 			}
-			if !errors.Is(err, mmap.ErrInjected) || h != nil {
-				t.Fatalf("NewHeap = %p, %v; want nil and an error wrapping mmap.ErrInjected", h, err)
+			if !errors.Is(err, mmap.ErrInjected) || !errors.Is(err, ErrOutOfMemory) || h != nil {
+				t.Fatalf("NewHeap = %p, %v; want nil and an error wrapping ErrOutOfMemory and mmap.ErrInjected", h, err)
 			}
 			if got, want := fi.Calls(mmap.OpRelease), fi.Calls(mmap.OpReserve)-1; got < want {
 				t.Errorf("NewHeap failed after %d reservations but released only %d", want+1, got)

@@ -205,3 +205,43 @@ func TestMetadataCommitFailure(t *testing.T) {
 	}
 	verifyOK(t, h)
 }
+
+// When any of NewHeap's reservations fails (the heap, the span page map,
+// the span records), it undoes the others and halves the whole request.
+// Before, only a failure of the heap reservation itself was retried.
+func TestNewHeapHalvesWithMetadata(t *testing.T) {
+	const reserve = 256 << 20
+	fi := mmap.NewFaultInjector(mmap.Real())
+	h, err := NewHeap(quiet(Config{Reserve: reserve, Kernel: fi}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	parts := fi.Calls(mmap.OpReserve) // one attempt's reservations
+	for n := 1; n <= parts; n++ {
+		fi := mmap.NewFaultInjector(mmap.Real())
+		fi.FailNth(mmap.OpReserve, n)
+		h, err := NewHeap(quiet(Config{Reserve: reserve, Kernel: fi}))
+		if err != nil {
+			t.Fatalf("reservation %d of %d failing: NewHeap: %v", n, parts, err)
+		}
+		if got := h.Stats().Reserved; got != reserve/2 {
+			t.Errorf("reservation %d failing: Reserved %d, want %d", n, got, reserve/2)
+		}
+		p, err := h.Alloc(1 << 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fillBytes(p, 1<<20, 3)
+		verifyOK(t, h)
+		if err := h.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// Every mapping of both attempts is gone: ReserveAligned trims
+		// with munmaps, so count the calls that made a mapping.
+		reserves := fi.Calls(mmap.OpReserve) - 1 // the failed one made none
+		if got := fi.Calls(mmap.OpRelease); got < reserves {
+			t.Errorf("reservation %d failing: %d mappings made, %d munmaps", n, reserves, got)
+		}
+	}
+}

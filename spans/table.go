@@ -81,15 +81,7 @@ type Table struct {
 // commits records as it hands them out.
 func NewTable(heapBase, heapPages uintptr, k mmap.Kernel) (*Table, error) {
 	t := &Table{heapBase: heapBase, heapPages: heapPages}
-	ps := mmap.PageSize()
-	pageBytes := roundUp(heapPages*4, ps)
-	recBytes := roundUp(heapPages*(headerSize+MaxSlots)*recordSpaceFactor, ps)
-	if recBytes/recordUnit >= uintptr(freedMark) {
-		// IDs are 32 bits and freedMark is not one: cap the mapping at the
-		// last whole OS page they can address (a mapping's length must be
-		// a multiple of the page size).
-		recBytes = uintptr(freedMark-1) * recordUnit &^ (ps - 1)
-	}
+	pageBytes, recBytes := mappingSizes(heapPages)
 	var err error
 	if t.pageMap, err = mmap.Reserve(pageBytes, k); err != nil {
 		return nil, fmt.Errorf("spans: page map: %w", err)
@@ -105,6 +97,28 @@ func NewTable(heapBase, heapPages uintptr, k mmap.Kernel) (*Table, error) {
 	t.recPtr = addrPointer(t.recMap.Base())
 	t.next = recordUnit // ID 0 is no span
 	return t, nil
+}
+
+// mappingSizes returns the sizes of the page map and the record mapping
+// for a heap of heapPages pages.
+func mappingSizes(heapPages uintptr) (pageBytes, recBytes uintptr) {
+	ps := mmap.PageSize()
+	pageBytes = roundUp(heapPages*4, ps)
+	recBytes = roundUp(heapPages*(headerSize+MaxSlots)*recordSpaceFactor, ps)
+	if recBytes/recordUnit >= uintptr(freedMark) {
+		// IDs are 32 bits and freedMark is not one: cap the mapping at the
+		// last whole OS page they can address (a mapping's length must be
+		// a multiple of the page size).
+		recBytes = uintptr(freedMark-1) * recordUnit &^ (ps - 1)
+	}
+	return pageBytes, recBytes
+}
+
+// ReserveBytes is the address space NewTable reserves for a heap of
+// heapPages pages (about 31 % of the heap's size).
+func ReserveBytes(heapPages uintptr) uintptr {
+	p, r := mappingSizes(heapPages)
+	return p + r
 }
 
 // Names of the mappings in /proc/PID/maps.

@@ -1,0 +1,164 @@
+//go:build !race
+
+package arena
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/offheap/offheap/pages"
+	"github.com/offheap/offheap/spans"
+)
+
+// The race detector's runtime maps terabytes of shadow memory at start, so
+// a race-enabled binary cannot run under an address-space limit at all:
+// this test exists only in plain builds.
+
+// Environment of the child process TestNewHeapAddressSpaceLimit starts:
+// asLimitEnv is the RLIMIT_AS to run under; asAppliedEnv marks the second
+// exec, which runs with it.
+const (
+	asLimitEnv   = "OFFHEAP_TEST_AS_LIMIT"
+	asAppliedEnv = "OFFHEAP_TEST_AS_APPLIED"
+)
+
+// asChild is the child's side: set the limit and exec again (so the Go
+// runtime starts under it, as under ulimit -v), then make a default heap,
+// use it, and print one result line for the parent.
+func asChild(t *testing.T, limit string) {
+	if os.Getenv(asAppliedEnv) == "" {
+		n, err := strconv.ParseUint(limit, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rl syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_AS, &rl); err != nil {
+			t.Fatal(err)
+		}
+		rl.Cur = n
+		if err := syscall.Setrlimit(syscall.RLIMIT_AS, &rl); err != nil {
+			t.Fatal(err)
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = syscall.Exec(exe, os.Args, append(os.Environ(), asAppliedEnv+"=1"))
+		t.Fatalf("exec under RLIMIT_AS %s: %v", limit, err)
+	}
+	n, _ := strconv.ParseUint(limit, 10, 64)
+	room := n - procKB(t, "/proc/self/status", "VmSize")
+	h, err := NewHeap(Config{ScavengeDelay: -1})
+	if err != nil {
+		fmt.Printf("ASRESULT fail room=%d oom=%v err=%v\n", room, errors.Is(err, ErrOutOfMemory), err)
+		return
+	}
+	st := h.Stats()
+	res := "ok"
+	for _, size := range []int{8, 64, 4096, 1 << 20} {
+		p, err := h.Alloc(size)
+		if err == nil {
+			fillBytes(p, size, 1)
+			err = h.Free(p)
+		}
+		if err != nil {
+			res = fmt.Sprintf("alloc(%d): %v", size, err)
+			break
+		}
+	}
+	if err := h.Verify(); err != nil && res == "ok" {
+		res = "verify: " + err.Error()
+	}
+	if err := h.Close(); err != nil && res == "ok" {
+		res = "close: " + err.Error()
+	}
+	fmt.Printf("ASRESULT heap room=%d reserved=%d metadata=%d use=%s\n", room, st.Reserved, h.spans.MetadataReserved(), res)
+}
+
+// addressSpaceNeed is about what NewHeap maps for a heap of size bytes: the
+// heap with its alignment slack, the span table, and a MiB for the page
+// allocator's metadata.
+func addressSpaceNeed(size uint64) uint64 {
+	return size + pages.ChunkBytes + uint64(spans.ReserveBytes(uintptr(size/PageSize))) + 1<<20
+}
+
+// TestNewHeapAddressSpaceLimit runs NewHeap with the default Config under
+// address-space limits (RLIMIT_AS, as ulimit -v sets). The heap's metadata
+// needs about a third of the heap's address space again, so halving only
+// the heap reservation was not enough: under 1000M, 1500M, 1800M or
+// 2300M–2500M NewHeap failed in the span table with an error wrapping no
+// arena error. Now the heap and its metadata are halved together, and when
+// even the smallest heap does not fit the error wraps ErrOutOfMemory.
+func TestNewHeapAddressSpaceLimit(t *testing.T) {
+	if limit := os.Getenv(asLimitEnv); limit != "" {
+		asChild(t, limit)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts a process per limit")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(limit uint64) string {
+		cmd := exec.Command(exe, "-test.run=^TestNewHeapAddressSpaceLimit$", "-test.count=1")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", asLimitEnv, limit))
+		out, err := cmd.CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			if rest, ok := strings.CutPrefix(line, "ASRESULT "); ok {
+				return rest
+			}
+		}
+		t.Fatalf("limit %d MiB: child printed no result (%v):\n%s", limit>>20, err, out)
+		return ""
+	}
+	// What the Go runtime maps itself may change between the child's
+	// reading of VmSize and NewHeap; allow this much either way.
+	const slack = 32 << 20
+	var heaps, fails int
+	for _, mib := range []uint64{800, 1000, 1300, 1500, 1800, 2400} {
+		res := run(mib << 20)
+		t.Logf("RLIMIT_AS %d MiB: %s", mib, res)
+		kv := map[string]string{}
+		for _, f := range strings.Fields(res)[1:] {
+			if k, v, ok := strings.Cut(f, "="); ok {
+				kv[k] = v
+			}
+		}
+		room, _ := strconv.ParseUint(kv["room"], 10, 64)
+		switch {
+		case strings.HasPrefix(res, "heap "):
+			heaps++
+			reserved, _ := strconv.ParseUint(kv["reserved"], 10, 64)
+			if kv["use"] != "ok" {
+				t.Errorf("RLIMIT_AS %d MiB: the heap is not usable: %s", mib, res)
+			}
+			// Halving stops at the first size that fits.
+			if reserved < DefaultReserve && addressSpaceNeed(2*reserved) < room-slack {
+				t.Errorf("RLIMIT_AS %d MiB: reserved %d bytes, but %d (with metadata %d) would fit in %d",
+					mib, reserved, 2*reserved, addressSpaceNeed(2*reserved), room)
+			}
+		case strings.HasPrefix(res, "fail "):
+			fails++
+			if kv["oom"] != "true" {
+				t.Errorf("RLIMIT_AS %d MiB: NewHeap error does not wrap ErrOutOfMemory: %s", mib, res)
+			}
+			if need := addressSpaceNeed(minReserve); need < room-slack {
+				t.Errorf("RLIMIT_AS %d MiB: NewHeap failed with %d bytes of room; the smallest heap needs %d", mib, room, need)
+			}
+		default:
+			t.Errorf("RLIMIT_AS %d MiB: %s", mib, res)
+		}
+	}
+	if heaps == 0 {
+		t.Error("no limit left room for a heap")
+	}
+	t.Logf("%d limits gave a heap; under %d NewHeap failed (too little room)", heaps, fails)
+}
