@@ -12,7 +12,8 @@ import (
 const (
 	// DefaultReserve is the address space a Heap reserves when Config.Reserve
 	// is 0: large enough for real services, and free until used (the
-	// reservation is PROT_NONE and MAP_NORESERVE).
+	// reservation is PROT_NONE and MAP_NORESERVE). Its metadata reserves
+	// about 20 GiB more (see Config.Reserve).
 	DefaultReserve = 64 << 30
 
 	// minReserve is the smallest reservation NewHeap falls back to when the
@@ -54,10 +55,16 @@ type Config struct {
 	// is not enough it fails with ErrOutOfMemory. 0 means no limit.
 	MemoryLimit int64
 
-	// Reserve is the address space to reserve, rounded up to whole 4 MiB
-	// chunks; 0 means DefaultReserve. If the kernel refuses, NewHeap halves
-	// the request down to 64 MiB before giving up. It bounds the heap: no
-	// allocation grows it.
+	// Reserve is the address space to reserve for the heap, rounded up to
+	// whole 4 MiB chunks; 0 means DefaultReserve. It bounds the heap: no
+	// allocation grows it. The heap's metadata reserves about 31 % more
+	// beside it (the span records are sized for the worst case, every page
+	// a span of 8-byte objects), so the default takes about 84 GiB of
+	// address space in all; Stats.Reserved and Stats.MetadataReserved
+	// report the two. Reserved address space costs no memory and no
+	// commit charge until the heap grows into it, but it counts against
+	// ulimit -v: if the kernel refuses, NewHeap halves heap and metadata
+	// together, down to a 64 MiB heap, before failing with ErrOutOfMemory.
 	Reserve int64
 
 	// Name labels the reservation in /proc/PID/maps as [anon:Name] where

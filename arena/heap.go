@@ -25,6 +25,8 @@ type Heap struct {
 	limit   uintptr        // base + reservation size
 	spans   *spans.Table   // span records and the page → span table
 
+	metaReserved uintptr // address space of the metadata mappings (span table, page allocator)
+
 	closed atomic.Bool
 
 	// lock is the heap lock. It guards pages, growNext and pendingGrow, and
@@ -100,8 +102,12 @@ type central struct {
 	_       [64]byte   // keep neighbouring classes' locks on separate lines
 }
 
-// NewHeap reserves address space and returns an empty heap. Nothing is
-// committed until the first allocation. Unless cfg.ScavengeDelay is
+// NewHeap reserves address space and returns an empty heap: cfg.Reserve
+// bytes for the heap and about 31 % more for its metadata
+// (Stats.MetadataReserved). Nothing is committed until the first
+// allocation. If the kernel refuses (ulimit -v, for instance), heap and
+// metadata are halved together down to a 64 MiB heap; every failure wraps
+// ErrOutOfMemory, or ErrInvalidConfig for a bad cfg. Unless cfg.ScavengeDelay is
 // negative it starts one goroutine, the background scavenger, which Close
 // stops.
 func NewHeap(cfg Config) (*Heap, error) {
@@ -121,6 +127,8 @@ func NewHeap(cfg Config) (*Heap, error) {
 	h.emptyWindows = cfg.Debug || cfg.GuardSampleRate == 1
 	h.basePtr = addrPointer(h.base)
 	h.growNext = h.base
+	pagesMeta, _ := h.pages.MetadataBytes()
+	h.metaReserved = h.spans.MetadataReserved() + pagesMeta
 	for c := range h.central {
 		h.central[c].partial = spans.NewList(spans.ListPartial)
 		h.central[c].full = spans.NewList(spans.ListFull)

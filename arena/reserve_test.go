@@ -17,8 +17,14 @@ import (
 func TestNewHeapOneTiB(t *testing.T) {
 	const reserve = 1 << 40
 	h := newTestHeap(t, quiet(Config{Reserve: reserve}))
-	if got := h.Stats().Reserved; got != reserve {
-		t.Fatalf("Stats().Reserved = %d, want %d", got, uint64(reserve))
+	st := h.Stats()
+	if st.Reserved != reserve {
+		t.Fatalf("Stats().Reserved = %d, want %d", st.Reserved, uint64(reserve))
+	}
+	// The span records hit the 32-bit ID cap: 256 GiB, not 31 % of 1 TiB.
+	t.Logf("1 TiB heap: MetadataReserved %d GiB", st.MetadataReserved>>30)
+	if st.MetadataReserved < 256<<30 || st.MetadataReserved > 258<<30 {
+		t.Errorf("MetadataReserved %d, want the 256 GiB record cap plus page map and page allocator", st.MetadataReserved)
 	}
 	var live []unsafe.Pointer
 	for _, size := range []int{8, 64, 1000, 32 << 10, 1 << 20, 64 << 20} {
@@ -116,7 +122,11 @@ func TestMetadataCommittedOnDemand(t *testing.T) {
 	cas1 := procKB(t, "/proc/meminfo", "Committed_AS")
 	st := h.Stats()
 	pagesRes, pagesCommitted := h.pages.MetadataBytes()
-	metaRes := uint64(h.spans.MetadataReserved() + pagesRes)
+	metaRes := st.MetadataReserved
+	if want := uint64(h.spans.MetadataReserved() + pagesRes); metaRes != want || metaRes < st.Reserved/4 {
+		t.Errorf("Stats.MetadataReserved %d, want %d (span table and page allocator mappings), about 31 %% of %d",
+			metaRes, want, st.Reserved)
+	}
 	t.Logf("NewHeap: VmSize %d -> %d MiB (+%d MiB; heap %d MiB + metadata %d MiB reserved); Committed_AS %d -> %d MiB (system-wide)",
 		vm0>>20, vm1>>20, (vm1-vm0)>>20, st.Reserved>>20, metaRes>>20, cas0>>20, cas1>>20)
 	// VmSize grows by the reservations and little else (the Go runtime may
