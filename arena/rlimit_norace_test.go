@@ -21,19 +21,25 @@ import (
 // this test exists only in plain builds.
 
 // Environment of the child process TestNewHeapAddressSpaceLimit starts:
-// asLimitEnv is the RLIMIT_AS to run under; asAppliedEnv marks the second
-// exec, which runs with it.
+// asLimitEnv is the RLIMIT_AS it runs under (in bytes, set by the shell's
+// ulimit -v before exec, so the Go runtime starts under it as it would in
+// production); asHeadroomEnv instead asks the child to lower its own limit
+// to its current VmSize plus that many bytes, for a limit too tight for
+// any heap that the runtime itself still lives with.
 const (
-	asLimitEnv   = "OFFHEAP_TEST_AS_LIMIT"
-	asAppliedEnv = "OFFHEAP_TEST_AS_APPLIED"
+	asLimitEnv    = "OFFHEAP_TEST_AS_LIMIT"
+	asHeadroomEnv = "OFFHEAP_TEST_AS_HEADROOM"
 )
 
-// asChild is the child's side: set the limit and exec again (so the Go
-// runtime starts under it, as under ulimit -v), then make a default heap,
-// use it, and print one result line for the parent.
+// asChild is the child's side: make a default heap, use it, and print one
+// result line for the parent.
 func asChild(t *testing.T, limit string) {
-	if os.Getenv(asAppliedEnv) == "" {
-		n, err := strconv.ParseUint(limit, 10, 64)
+	n, err := strconv.ParseUint(limit, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hr := os.Getenv(asHeadroomEnv); hr != "" {
+		headroom, err := strconv.ParseUint(hr, 10, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,18 +47,12 @@ func asChild(t *testing.T, limit string) {
 		if err := syscall.Getrlimit(syscall.RLIMIT_AS, &rl); err != nil {
 			t.Fatal(err)
 		}
+		n = procKB(t, "/proc/self/status", "VmSize") + headroom
 		rl.Cur = n
 		if err := syscall.Setrlimit(syscall.RLIMIT_AS, &rl); err != nil {
 			t.Fatal(err)
 		}
-		exe, err := os.Executable()
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = syscall.Exec(exe, os.Args, append(os.Environ(), asAppliedEnv+"=1"))
-		t.Fatalf("exec under RLIMIT_AS %s: %v", limit, err)
 	}
-	n, _ := strconv.ParseUint(limit, 10, 64)
 	room := n - procKB(t, "/proc/self/status", "VmSize")
 	h, err := NewHeap(Config{ScavengeDelay: -1})
 	if err != nil {
@@ -78,7 +78,7 @@ func asChild(t *testing.T, limit string) {
 	if err := h.Close(); err != nil && res == "ok" {
 		res = "close: " + err.Error()
 	}
-	fmt.Printf("ASRESULT heap room=%d reserved=%d metadata=%d use=%s\n", room, st.Reserved, h.spans.MetadataReserved(), res)
+	fmt.Printf("ASRESULT heap room=%d reserved=%d metadata=%d use=%s\n", room, st.Reserved, st.MetadataReserved, res)
 }
 
 // addressSpaceNeed is about what NewHeap maps for a heap of size bytes: the
@@ -107,24 +107,44 @@ func TestNewHeapAddressSpaceLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(limit uint64) string {
-		cmd := exec.Command(exe, "-test.run=^TestNewHeapAddressSpaceLimit$", "-test.count=1")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", asLimitEnv, limit))
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh to run ulimit -v")
+	}
+	// run starts the child under ulimit -v limit, or with headroom.
+	run := func(limit, headroom uint64) string {
+		args := []string{"-c", `ulimit -v "$1" && shift && exec "$@"`, "sh", "unlimited", exe,
+			"-test.run=^TestNewHeapAddressSpaceLimit$", "-test.count=1"}
+		env := append(os.Environ(), fmt.Sprintf("%s=%d", asLimitEnv, limit))
+		if headroom != 0 {
+			env = append(env, fmt.Sprintf("%s=%d", asHeadroomEnv, headroom))
+		} else {
+			args[3] = strconv.FormatUint(limit>>10, 10) // ulimit -v counts KiB
+		}
+		cmd := exec.Command(sh, args...)
+		cmd.Env = env
 		out, err := cmd.CombinedOutput()
 		for _, line := range strings.Split(string(out), "\n") {
 			if rest, ok := strings.CutPrefix(line, "ASRESULT "); ok {
 				return rest
 			}
 		}
-		t.Fatalf("limit %d MiB: child printed no result (%v):\n%s", limit>>20, err, out)
+		t.Fatalf("limit %d MiB, headroom %d MiB: child printed no result (%v):\n%s", limit>>20, headroom>>20, err, out)
 		return ""
+	}
+	// Far too little: the runtime keeps running but even the smallest
+	// heap (64 MiB and its metadata) does not fit.
+	if res := run(1, 48<<20); !strings.HasPrefix(res, "fail ") || !strings.Contains(res, " oom=true ") {
+		t.Errorf("48 MiB of address space left: NewHeap = %s; want a failure wrapping ErrOutOfMemory", res)
+	} else {
+		t.Logf("48 MiB of address space left: %s", res)
 	}
 	// What the Go runtime maps itself may change between the child's
 	// reading of VmSize and NewHeap; allow this much either way.
 	const slack = 32 << 20
 	var heaps, fails int
-	for _, mib := range []uint64{800, 1000, 1300, 1500, 1800, 2400} {
-		res := run(mib << 20)
+	for _, mib := range []uint64{1000, 1500, 1800, 2400} {
+		res := run(mib<<20, 0)
 		t.Logf("RLIMIT_AS %d MiB: %s", mib, res)
 		kv := map[string]string{}
 		for _, f := range strings.Fields(res)[1:] {
@@ -141,7 +161,7 @@ func TestNewHeapAddressSpaceLimit(t *testing.T) {
 				t.Errorf("RLIMIT_AS %d MiB: the heap is not usable: %s", mib, res)
 			}
 			// Halving stops at the first size that fits.
-			if reserved < DefaultReserve && addressSpaceNeed(2*reserved) < room-slack {
+			if reserved < DefaultReserve && addressSpaceNeed(2*reserved)+slack < room {
 				t.Errorf("RLIMIT_AS %d MiB: reserved %d bytes, but %d (with metadata %d) would fit in %d",
 					mib, reserved, 2*reserved, addressSpaceNeed(2*reserved), room)
 			}
@@ -150,7 +170,7 @@ func TestNewHeapAddressSpaceLimit(t *testing.T) {
 			if kv["oom"] != "true" {
 				t.Errorf("RLIMIT_AS %d MiB: NewHeap error does not wrap ErrOutOfMemory: %s", mib, res)
 			}
-			if need := addressSpaceNeed(minReserve); need < room-slack {
+			if need := addressSpaceNeed(minReserve); need+slack < room {
 				t.Errorf("RLIMIT_AS %d MiB: NewHeap failed with %d bytes of room; the smallest heap needs %d", mib, room, need)
 			}
 		default:
