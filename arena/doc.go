@@ -21,12 +21,14 @@
 //     spans of fewer than 16 pages with no lock at all.
 //  2. Otherwise the heap lock is taken just to ask the page allocator for a
 //     first-fit run and to count it; if nothing fits, whole chunks are
-//     claimed under the lock, made read/write with the lock dropped, and
-//     handed back to the page allocator as free and scavenged.
-//  3. With no lock held, a span record is taken, scavenged pages are
-//     re-committed (accounting only under MADV_DONTNEED, whose pages stay
-//     mapped and read back as zero), memory not known to be zero is
-//     cleared, and the record is filled in.
+//     claimed under the lock, made read/write with the lock dropped
+//     (with their page → span table entries), and handed back to the page
+//     allocator as free and scavenged.
+//  3. With no lock held, a span record is taken (the record pool commits
+//     more of its mapping, its own lock dropped, when it runs out),
+//     scavenged pages are re-committed (accounting only under
+//     MADV_DONTNEED, whose pages stay mapped and read back as zero),
+//     memory not known to be zero is cleared, and the record is filled in.
 //  4. The span is published: the page → span table entries first, then the
 //     state, with an atomic store. Lookups load the state last, so nobody
 //     sees a half-built span.

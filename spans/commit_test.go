@@ -162,3 +162,51 @@ func TestPublishPastGrownPanics(t *testing.T) {
 	s.Base, s.NPages = testBase+1023*pageSize, 2
 	wantPanic(t, "Publish past the grown pages", func() { tb.Publish(s, StateLarge) }, "Publish", "past the")
 }
+
+// Goroutines taking records on a fresh table all reach the end of the
+// committed prefix at about the same time and commit concurrently: every
+// record they get must be distinct and writable, and the committed prefix
+// must cover the high-water mark.
+func TestConcurrentRecordCommit(t *testing.T) {
+	const workers, each = 8, 100 // 800 full records: about 4 commit batches
+	tb := newTestTable(t, 1<<16)
+	got := make([][]*Span, workers)
+	errs := make(chan error, workers)
+	start := make(chan struct{})
+	for w := range workers {
+		go func() {
+			<-start
+			for range each {
+				s, err := tb.New(MaxSlots)
+				if err != nil {
+					errs <- err
+					return
+				}
+				*s.Slot(MaxSlots - 1) = SlotAllocated // the record's last byte
+				got[w] = append(got[w], s)
+			}
+			errs <- nil
+		}()
+	}
+	close(start)
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[ID]bool{}
+	for _, ss := range got {
+		for _, s := range ss {
+			if seen[s.ID()] {
+				t.Fatalf("record %d handed out twice", s.ID())
+			}
+			seen[s.ID()] = true
+		}
+	}
+	if high, c := tb.high.Load(), tb.recCommitted.Load(); c < high || c > roundUp(high, recordCommitBatch) {
+		t.Fatalf("records committed %d for a high-water mark of %d", c, high)
+	}
+	if rw := rwBytes(t, tb.Regions()[1]); rw != tb.recCommitted.Load() {
+		t.Fatalf("kernel shows %d record bytes read/write, the table %d", rw, tb.recCommitted.Load())
+	}
+}
