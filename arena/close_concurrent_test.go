@@ -20,8 +20,8 @@ import (
 const (
 	// closeRaceBudget is the time each configuration of
 	// TestCloseConcurrent may spend on new rounds (a round in progress
-	// finishes): three configurations stay within about 3 s in all.
-	closeRaceBudget = 700 * time.Millisecond
+	// finishes): four configurations stay within about 3 s in all.
+	closeRaceBudget = 600 * time.Millisecond
 	// closeRaceMinRounds is run whatever the budget, so a slow machine
 	// (or the race detector) still closes a heap under traffic a few
 	// times.
@@ -68,16 +68,20 @@ func TestCloseConcurrent(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cfg  Config
+		// moreProcs raises GOMAXPROCS past the heap's per-P caches for
+		// the round, so goroutines also take the spare-cache paths.
+		moreProcs bool
 	}{
-		{"default", Config{}},
-		{"debug", Config{Debug: true}},
-		{"guard1", Config{GuardSampleRate: 1, ProfileRate: 4096}},
+		{"default", Config{}, false},
+		{"debug", Config{Debug: true}, false},
+		{"guard1", Config{GuardSampleRate: 1, ProfileRate: 4096}, false},
+		{"spareP", Config{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
 			rounds := 0
 			for rounds < closeRaceMinRounds || time.Since(start) < closeRaceBudget {
-				closeRaceRound(t, tc.cfg, uint64(rounds))
+				closeRaceRound(t, tc.cfg, tc.moreProcs, uint64(rounds))
 				rounds++
 				if t.Failed() {
 					break
@@ -88,13 +92,16 @@ func TestCloseConcurrent(t *testing.T) {
 	}
 }
 
-func closeRaceRound(t *testing.T, cfg Config, seed uint64) {
+func closeRaceRound(t *testing.T, cfg Config, moreProcs bool, seed uint64) {
 	cfg.Reserve = 256 << 20
 	cfg.ScavengeDelay = 100 * time.Microsecond // the worker runs too
 	cfg.RetainBytes = 1
 	h, err := NewHeap(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if moreProcs {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2*len(h.pcs) + 1))
 	}
 	var (
 		chk       closeRaceCheck
