@@ -63,8 +63,10 @@ func (h *Heap) fastPDone(*Cache) {}
 // waitPinned returns once every goroutine that was pinned when it was
 // called has unpinned: a stop-the-world cannot complete while a goroutine
 // is pinned (a pinned goroutine cannot be preempted), and ReadMemStats is
-// the public call that stops the world briefly. It costs tens of
-// microseconds, once per Close.
+// the lightest public call that stops the world (runtime.GC and
+// GOMAXPROCS changes are heavier or have effects). Measured: NewHeap +
+// Alloc + Close went from about 50-75 µs to 115-125 µs on a loaded 2-core
+// VM, once per Close.
 func waitPinned() {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
