@@ -295,9 +295,10 @@ func (h *Heap) grow(npages uintptr) error {
 // caches (at most 64 per Cache or P) are not touched. A failed madvise
 // leaves its pages counted as not released, to be retried on a later call.
 func (h *Heap) Scavenge() uint64 {
-	if h.closed.Load() {
+	if !h.enter() {
 		return 0
 	}
+	defer h.leave()
 	return uint64(h.scavengeBytes(^uintptr(0)))
 }
 

@@ -15,6 +15,11 @@ import (
 // holds one span and hands out its free slots with a bit scan, taking no
 // lock and making no atomic read-modify-write beyond one counter update.
 //
+// Its fast path runs pinned to the goroutine's P for those few
+// nanoseconds, so that a concurrent Heap.Close can wait for it before
+// unmapping the span it writes (closing.go); pinning costs two runtime
+// calls and no atomic operation.
+//
 // A Cache belongs to one goroutine at a time: its methods must not be
 // called concurrently (pass it between goroutines only with
 // synchronisation). Objects it allocates may be freed through any Cache of
@@ -88,17 +93,38 @@ func (h *Heap) newCache(perP bool) *Cache {
 // sizes of 16 or more, and to 8 KiB above 32 KiB. Alloc(0) returns a
 // distinct 8-byte object.
 func (c *Cache) Alloc(size int) (unsafe.Pointer, error) {
-	if c.closed || c.h.closed.Load() {
+	if c.closed {
 		return nil, ErrClosed
 	}
 	if uint(size) <= sizeclasses.MaxSmallSize {
 		cl := sizeclasses.SizeToClass(uintptr(size))
 		if cc := &c.cls[cl]; cc.free != 0 {
-			return c.take(cc, cl), nil
+			// take writes the slot's state byte in the span record: a
+			// fast section, so Close cannot unmap the record meanwhile.
+			h := c.h
+			if _, ok := h.openFast(); !ok {
+				h.closeFast()
+				return nil, ErrClosed
+			}
+			p := c.take(cc, cl)
+			h.closeFast()
+			return p, nil
 		}
-		return c.allocSlow(cl, size)
 	}
-	return c.h.allocLarge(size, &c.pc)
+	return c.allocSlowEntered(size)
+}
+
+// allocSlowEntered is Alloc's slow path, in a slow section (closing.go).
+func (c *Cache) allocSlowEntered(size int) (unsafe.Pointer, error) {
+	h := c.h
+	if !h.enter() {
+		return nil, ErrClosed
+	}
+	defer h.leave()
+	if uint(size) <= sizeclasses.MaxSmallSize {
+		return c.allocSlow(sizeclasses.SizeToClass(uintptr(size)), size)
+	}
+	return h.allocLarge(size, &c.pc)
 }
 
 // take hands out the lowest free slot of the window (cc.free != 0).
@@ -195,10 +221,15 @@ func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 // Heap. It returns ErrInvalidPointer or ErrDoubleFree, changing nothing,
 // for a pointer that is not the start of a live object.
 func (c *Cache) Free(p unsafe.Pointer) error {
-	if c.closed || c.h.closed.Load() {
+	if c.closed {
 		return ErrClosed
 	}
-	return c.h.free(c, p)
+	pid, ok := c.h.openFast()
+	if !ok {
+		c.h.closeFast()
+		return ErrClosed
+	}
+	return c.h.free(c, pid, p)
 }
 
 // localFree frees slot idx of a span this cache owns.
@@ -225,9 +256,10 @@ func (c *Cache) Close() error {
 	}
 	c.closed = true
 	h := c.h
-	if h.closed.Load() {
+	if !h.enter() {
 		return ErrClosed
 	}
+	defer h.leave()
 	for cl := range c.cls {
 		if s := c.detach(uint8(cl)); s != nil {
 			h.uncacheSpan(s)

@@ -69,7 +69,9 @@
 // Heap.Alloc and Heap.Free use one Cache per P (GOMAXPROCS of them),
 // reached by pinning the goroutine to its P for the few nanoseconds of the
 // fast path (see pcache.go for why this beats sharded caches behind
-// mutexes). Refills that may block run unpinned.
+// mutexes). Refills that may block run unpinned. Free runs pinned up to
+// the point where it would block (a class-0 span, a central list, an
+// error), and continues unpinned from there.
 //
 // # Regions and typed allocation
 //
@@ -107,6 +109,21 @@
 // changes nothing. Allocation failures return ErrOutOfMemory (reservation
 // full, or MemoryLimit reached after returning free memory to the kernel);
 // the heap stays usable.
+//
+// # Closing
+//
+// Close may race with any other call. Every call that touches heap memory
+// or metadata runs in a section Close waits for before it unmaps anything
+// (closing.go): the fast paths of Alloc and Free run pinned to their P,
+// and re-read closed once pinned, which adds no atomic operation; every
+// other path counts itself in an in-flight counter. Close sets closed,
+// stops the world once (which cannot finish while a goroutine is pinned)
+// and waits for the counter to drain; calls racing with it finish or
+// return ErrClosed, later ones return ErrClosed. An explicit Cache's fast
+// path is pinned as Heap.Alloc's is, for this. A failed munmap leaves the
+// heap closed but closable: Close says what it could not unmap, and a
+// retry unmaps it. Pointers from Alloc dangle after Close, and touching
+// them faults: that is the caller's to prevent.
 //
 // # Locks, in order
 //

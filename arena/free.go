@@ -38,16 +38,117 @@ func (h *Heap) allocLarge(size int, pc *pages.Cache) (unsafe.Pointer, error) {
 	return h.ptr(s.Base), nil
 }
 
-// free is the common free path. c is the caller's Cache, or nil for
-// Heap.Free (which then uses the current P's cache).
+// free is the common free path. The caller has opened a fast section
+// (openFast, pid its P; see closing.go) and free ends it, or the slow
+// section it turned into, on every return. c is the caller's Cache, or nil
+// for Heap.Free (which then uses the P's cache).
 //
 // Checks, in order, each failing with nothing changed: the pointer lies in
 // a published span, it is the start of an object, the object is allocated.
 // A free slot is always zero, so the object is cleared here, before it is
-// marked free.
-func (h *Heap) free(c *Cache, p unsafe.Pointer) error {
+// marked free. A free of a small object that stays in its span takes no
+// lock and stays in the fast section; everything that may block (errors,
+// class-0 spans, profile samples, central lists) turns it slow first.
+func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer) error {
 	addr := uintptr(p)
 	s := h.spans.Lookup(addr)
+	if s == nil || s.Class == 0 {
+		h.fastToSlow()
+		return h.freeRare(s, addr)
+	}
+	// Small-object spans, the common case, are always StateInUse once
+	// published; every other kind of span is class 0.
+	cl := s.Class
+	off := addr - s.Base
+	idx := sizeclasses.ObjIndex(cl, off)
+	if !h.uncheckedFree {
+		if idx*uintptr(s.ElemSize) != off || idx >= uintptr(s.NElems) {
+			h.fastToSlow()
+			return h.badFree(ErrInvalidPointer, s, addr, idx)
+		}
+		if st := *s.Slot(idx); (st != spans.SlotAllocated && st != spans.SlotSampled) || s.FreedBit(idx) {
+			h.fastToSlow()
+			return h.badFree(ErrDoubleFree, s, addr, idx)
+		}
+	}
+	// counted: the free also holds a slow section (taken to forget a
+	// profile sample, which locks), ended after the fast one.
+	counted := false
+	if h.sampling && *s.Slot(idx) == spans.SlotSampled {
+		// The sample is forgotten before the slot is freed, so a new
+		// sample at the same address cannot be the one dropped. The rest
+		// runs in a fresh fast section (its closed check can be ignored:
+		// the count held keeps the memory mapped).
+		h.fastToSlow()
+		h.forgetSample(addr)
+		pid, _ = h.openFast()
+		counted = true
+	}
+	gen := s.Gen()
+	h.scrub(p, uintptr(s.ElemSize))
+
+	local, raced := false, false
+	if c != nil {
+		switch {
+		case s.Owner() == c.id:
+			c.localFree(s, idx)
+			local = true
+		case !s.MarkFreed(idx):
+			raced = true
+		default:
+			bump(&c.cnt.frees[cl])
+		}
+	} else {
+		pc := h.fastP(pid)
+		switch {
+		case pc != nil && s.Owner() == pc.id:
+			pc.localFree(s, idx)
+			local = true
+		case !s.MarkFreed(idx):
+			raced = true
+		case pc != nil:
+			bump(&pc.cnt.frees[cl])
+		default:
+			atomic.AddUint64(&h.sharedCnt.frees[cl], 1)
+		}
+		if pc != nil {
+			h.fastPDone(pc)
+		}
+	}
+	if !local {
+		if raced {
+			h.fastToSlow()
+			if counted {
+				h.leave()
+			}
+			return h.badFree(nil, s, addr, idx)
+		}
+		// Remote free. The bit is counted, then the owner read: an owner
+		// collects the bit when it runs dry or lets the span go (see
+		// uncacheSpan for that race); a central span may need its lists
+		// fixed or, if this was its last live object, to be freed. Only
+		// those take the class lock (remoteCentral says when).
+		n := s.NotePending()
+		if s.Owner() == spans.OwnerCentral && (n == 1 || n >= int32(s.Allocated())) {
+			h.fastToSlow()
+			h.remoteCentralLeave(s, cl, gen, n)
+			if counted {
+				h.leave()
+			}
+			return nil
+		}
+	}
+	h.closeFast()
+	if counted {
+		h.leave()
+	}
+	return nil
+}
+
+// freeRare frees a pointer in no small-object span: it is either bad or in
+// a class-0 span. It runs in a slow section and ends it.
+func (h *Heap) freeRare(s *spans.Span, addr uintptr) error {
+	defer h.leave()
 	if s == nil {
 		if h.spans.FreedStart(addr) {
 			return fmt.Errorf("%w: %#x is the start of a freed span", ErrDoubleFree, addr)
@@ -57,66 +158,29 @@ func (h *Heap) free(c *Cache, p unsafe.Pointer) error {
 		}
 		return fmt.Errorf("%w: %#x is not in an allocated span", ErrInvalidPointer, addr)
 	}
-	// Small-object spans, the common case, are always StateInUse once
-	// published; every other kind of span is class 0.
-	cl := s.Class
-	if cl == 0 {
-		return h.freeClassZero(s, addr)
-	}
-	off := addr - s.Base
-	idx := sizeclasses.ObjIndex(cl, off)
-	size := uintptr(s.ElemSize)
-	if !h.uncheckedFree {
-		if idx*size != off || idx >= uintptr(s.NElems) {
-			return fmt.Errorf("%w: %#x is inside an object of %s", ErrInvalidPointer, addr, s.Describe())
-		}
-		if st := *s.Slot(idx); (st != spans.SlotAllocated && st != spans.SlotSampled) || s.FreedBit(idx) {
-			return fmt.Errorf("%w: %#x (slot %d of %s)", ErrDoubleFree, addr, idx, s.Describe())
-		}
-	}
-	if h.sampling && *s.Slot(idx) == spans.SlotSampled {
-		h.forgetSample(addr)
-	}
-	gen := s.Gen()
-	h.scrub(p, size)
+	return h.freeClassZero(s, addr)
+}
 
-	if c != nil {
-		if s.Owner() == c.id {
-			c.localFree(s, idx)
-			return nil
-		}
-		if !s.MarkFreed(idx) {
-			return doubleFreeRace(addr, idx, s)
-		}
-		bump(&c.cnt.frees[cl])
-	} else {
-		pc := h.acquireP()
-		switch {
-		case pc != nil && s.Owner() == pc.id:
-			pc.localFree(s, idx)
-			h.releaseP(pc)
-			return nil
-		case !s.MarkFreed(idx):
-			if pc != nil {
-				h.releaseP(pc)
-			}
-			return doubleFreeRace(addr, idx, s)
-		case pc != nil:
-			bump(&pc.cnt.frees[cl])
-			h.releaseP(pc)
-		default:
-			atomic.AddUint64(&h.sharedCnt.frees[cl], 1)
-		}
+// badFree builds the error of a free refused in a small-object span: kind
+// ErrInvalidPointer for an address inside an object, ErrDoubleFree for a
+// free slot, nil for a free that lost the race to a concurrent one. It
+// runs in a slow section and ends it (formatting allocates, and reads the
+// span record).
+func (h *Heap) badFree(kind error, s *spans.Span, addr, idx uintptr) error {
+	defer h.leave()
+	switch kind {
+	case ErrInvalidPointer:
+		return fmt.Errorf("%w: %#x is inside an object of %s", ErrInvalidPointer, addr, s.Describe())
+	case ErrDoubleFree:
+		return fmt.Errorf("%w: %#x (slot %d of %s)", ErrDoubleFree, addr, idx, s.Describe())
 	}
-	// Remote free. The bit is counted, then the owner read: an owner
-	// collects the bit when it runs dry or lets the span go (see
-	// uncacheSpan for that race); a central span may need its lists fixed
-	// or, if this was its last live object, to be freed.
-	n := s.NotePending()
-	if s.Owner() == spans.OwnerCentral {
-		h.remoteCentral(s, cl, gen, n)
-	}
-	return nil
+	return doubleFreeRace(addr, idx, s)
+}
+
+// remoteCentralLeave is remoteCentral ending the slow section it runs in.
+func (h *Heap) remoteCentralLeave(s *spans.Span, cl uint8, gen uint32, n int32) {
+	defer h.leave()
+	h.remoteCentral(s, cl, gen, n)
 }
 
 func doubleFreeRace(addr, idx uintptr, s *spans.Span) error {

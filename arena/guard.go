@@ -202,9 +202,10 @@ type AllocInfo struct {
 // fault panicked with under debug.SetPanicOnFault, back to the allocation
 // it belongs to or overran. ok is false for addresses in no span.
 func (h *Heap) Explain(addr uintptr) (info AllocInfo, ok bool) {
-	if h.closed.Load() {
+	if !h.enter() {
 		return info, false
 	}
+	defer h.leave()
 	s := h.spans.Lookup(addr)
 	if s == nil {
 		return info, false

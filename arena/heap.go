@@ -1,7 +1,6 @@
 package arena
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -16,7 +15,8 @@ import (
 )
 
 // Heap is an off-heap memory allocator over one reserved range of address
-// space. All methods are safe for concurrent use, except Close (see there).
+// space. All methods are safe for concurrent use, Close included: calls
+// racing with Close finish or return ErrClosed (see Close).
 type Heap struct {
 	cfg     Config
 	mapping *mmap.Mapping  // the reservation
@@ -27,7 +27,15 @@ type Heap struct {
 
 	metaReserved uintptr // address space of the metadata mappings (span table, page allocator)
 
-	closed atomic.Bool
+	// Closing (closing.go has the protocol): closed is set once, by Close,
+	// before it waits for the sections in flight; inflight counts the open
+	// slow sections (and, in race builds, fast ones). closeMu serialises
+	// Close calls and guards gone, which records what Close has unmapped,
+	// so a Close whose munmap failed can be retried.
+	closed   atomic.Bool
+	inflight atomic.Int64
+	closeMu  sync.Mutex
+	gone     struct{ reservation, pages, spans bool }
 
 	// lock is the heap lock. It guards pages, growNext and pendingGrow, and
 	// nothing else: no system call, no zeroing and no loop over objects
@@ -37,6 +45,7 @@ type Heap struct {
 	growNext    uintptr      // first never-grown address
 	pendingGrow []grownRange // claimed chunks whose commit failed; retried first
 	atClose     pageFigures  // the page figures when Close ran, for Stats
+	final       bool         // atClose is set: pages may be unmapped, read atClose
 
 	// Free pages held in worker page caches, and how many of those are
 	// scavenged; updated with atomics when caches fill, serve and flush.
@@ -200,24 +209,40 @@ func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Po
 func (h *Heap) ptr(addr uintptr) unsafe.Pointer { return unsafe.Add(h.basePtr, addr-h.base) }
 
 // Close returns every byte of the heap, and its metadata, to the kernel.
-// Afterwards every method of the heap and of its caches returns ErrClosed.
+// Afterwards every method of the heap, its caches and its regions returns
+// ErrClosed (Stats returns the figures as they were at Close).
 //
-// Close must not run concurrently with other calls on the heap or its
-// caches: a call already past its closed check when the memory is unmapped
-// would fault. Stop the workers first, then Close. Pointers into the heap
-// are dangling after Close; touching them faults. A second Close returns
-// ErrClosed.
+// Close may run concurrently with any other call on the heap, its caches
+// and regions: each such call either completes normally or returns
+// ErrClosed, and nothing is unmapped until every call that saw the heap
+// open has returned (closing.go describes how). Close stops the background
+// scavenger and waits for it. What Close cannot guard is the caller's own
+// use of heap memory: pointers returned by Alloc dangle once Close
+// returns, and touching them faults, so stop using them (and the workers
+// holding them) first.
+//
+// If an munmap fails, Close still releases the other parts and returns an
+// error saying which part failed, wrapping the kernel's error; the heap
+// stays closed and Close may be called again to release what remains. A
+// Close after a successful one returns ErrClosed.
 func (h *Heap) Close() error {
-	if !h.closed.CompareAndSwap(false, true) {
+	h.closeMu.Lock()
+	defer h.closeMu.Unlock()
+	if h.gone.reservation && h.gone.pages && h.gone.spans {
 		return ErrClosed
 	}
-	h.stopScavenger() // waits for the worker: nothing may touch unmapped memory
-	// Every other call now sees closed and stops short of the heap's
-	// memory; take the last figures under the lock, then unmap without it.
-	h.lock.Lock()
-	h.atClose = h.pageFiguresLocked()
-	h.lock.Unlock()
-	return errors.Join(h.mapping.Release(), h.pages.Close(), h.spans.Close())
+	if !h.closed.Load() {
+		h.closed.Store(true)
+		h.stopScavenger() // waits for the worker: nothing may touch unmapped memory
+		h.quiesce()
+		// No call is in flight and none will start: take the last figures
+		// under the lock (Stats reads them there), then unmap without it.
+		h.lock.Lock()
+		h.atClose = h.pageFiguresLocked()
+		h.final = true
+		h.lock.Unlock()
+	}
+	return h.unmap()
 }
 
 // Reserved returns the size of the reservation in bytes.

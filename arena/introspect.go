@@ -27,9 +27,10 @@ const (
 // allocation for long; pages may change state between chunks.
 func (h *Heap) PageMap(dst []PageState) []PageState {
 	dst = dst[:0]
-	if h.closed.Load() {
+	if !h.enter() {
 		return dst
 	}
+	defer h.leave()
 	for chunk := h.base; ; chunk += pages.ChunkBytes {
 		h.lock.Lock()
 		end := h.growNext

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 	_ "unsafe" // for go:linkname
 
+	"github.com/offheap/offheap/pages"
 	"github.com/offheap/offheap/sizeclasses"
 	"github.com/offheap/offheap/spans"
 )
@@ -45,22 +46,36 @@ type spare struct {
 // Alloc returns size bytes of zeroed memory from the heap, aligned as
 // Cache.Alloc. Safe for concurrent use.
 func (h *Heap) Alloc(size int) (unsafe.Pointer, error) {
-	if h.closed.Load() {
-		return nil, ErrClosed
-	}
 	if uint(size) > sizeclasses.MaxSmallSize {
-		return h.allocLarge(size, nil)
+		return h.allocLargeEntered(size, nil)
 	}
 	cl := sizeclasses.SizeToClass(uintptr(size))
-	if c := h.acquireP(); c != nil {
+	pid, ok := h.openFast()
+	if !ok {
+		h.closeFast()
+		return nil, ErrClosed
+	}
+	if c := h.fastP(pid); c != nil {
 		if cc := &c.cls[cl]; cc.free != 0 {
 			p := c.take(cc, cl)
-			h.releaseP(c)
+			h.fastPDone(c)
+			h.closeFast()
 			return p, nil
 		}
-		h.releaseP(c)
+		h.fastPDone(c)
 	}
+	h.closeFast()
 	return h.allocSmallSlow(cl, size)
+}
+
+// allocLargeEntered is allocLarge in a slow section (closing.go), for the
+// public entry points.
+func (h *Heap) allocLargeEntered(size int, pc *pages.Cache) (unsafe.Pointer, error) {
+	if !h.enter() {
+		return nil, ErrClosed
+	}
+	defer h.leave()
+	return h.allocLarge(size, pc)
 }
 
 // allocSmallSlow refills the current P's cache of class cl, and serves
@@ -68,7 +83,13 @@ func (h *Heap) Alloc(size int) (unsafe.Pointer, error) {
 // (class lock, heap lock, system calls, recording a stack) run with the P
 // released; a fresh span is installed in whichever P the goroutine holds
 // afterwards.
+//
+// It is a slow section of its own (closing.go).
 func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
+	if !h.enter() {
+		return nil, ErrClosed
+	}
+	defer h.leave()
 	var fresh *spans.Span // a span fetched unpinned, to install
 	noGuard := false
 	for {
@@ -132,8 +153,10 @@ func (h *Heap) allocSpare(cl uint8, size int) (unsafe.Pointer, error) {
 // Free frees an object allocated from this heap, through any Cache or the
 // Heap. Safe for concurrent use. Errors as Cache.Free.
 func (h *Heap) Free(p unsafe.Pointer) error {
-	if h.closed.Load() {
+	pid, ok := h.openFast()
+	if !ok {
+		h.closeFast()
 		return ErrClosed
 	}
-	return h.free(nil, p)
+	return h.free(nil, pid, p)
 }

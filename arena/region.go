@@ -73,6 +73,8 @@ func (r *Region) Alloc(size int) (unsafe.Pointer, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("%w: %d", ErrInvalidSize, size)
 	}
+	// The bump below touches no heap memory or metadata, so it needs no
+	// section (closing.go); allocSlow and allocOwnSpan open one.
 	if r.closed.Load() || r.h.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -91,6 +93,10 @@ func (r *Region) Alloc(size int) (unsafe.Pointer, error) {
 
 // allocSlow takes a new chunk (unless another goroutine just did) and bumps.
 func (r *Region) allocSlow(n uintptr) (unsafe.Pointer, error) {
+	if !r.h.enter() {
+		return nil, ErrClosed
+	}
+	defer r.h.leave()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed.Load() {
@@ -121,6 +127,10 @@ func (r *Region) allocOwnSpan(size int) (unsafe.Pointer, error) {
 			ErrInvalidSize, ErrOutOfMemory, size, r.h.limit-r.h.base)
 	}
 	npages := (uintptr(size) + pages.PageSize - 1) / pages.PageSize
+	if !r.h.enter() {
+		return nil, ErrClosed
+	}
+	defer r.h.leave()
 	s, err := r.h.allocSpanState(npages, 0, spans.StateManual, nil)
 	if err != nil {
 		return nil, err
@@ -150,9 +160,10 @@ func (r *Region) Free() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
-	if r.h.closed.Load() {
+	if !r.h.enter() {
 		return ErrClosed
 	}
+	defer r.h.leave()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range r.spans {

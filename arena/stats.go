@@ -129,7 +129,7 @@ func (h *Heap) Stats() Stats {
 
 	h.lock.Lock()
 	pf := h.atClose
-	if !h.closed.Load() {
+	if !h.final {
 		pf = h.pageFiguresLocked()
 	}
 	h.lock.Unlock()
@@ -158,8 +158,8 @@ type pageFigures struct {
 	sys, inuse, released, metadata, largestFree uint64
 }
 
-// pageFiguresLocked reads the page figures. Caller holds h.lock; the heap
-// is not closed.
+// pageFiguresLocked reads the page figures. Caller holds h.lock, and
+// h.final is not set (the page allocator is still mapped).
 func (h *Heap) pageFiguresLocked() pageFigures {
 	ps := h.pages.Stats()
 	_, meta := h.pages.MetadataBytes()

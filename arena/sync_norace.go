@@ -2,6 +2,8 @@
 
 package arena
 
+import "runtime"
+
 // Normal builds: see sync_race.go for the race-detector variant.
 
 // bump adds one to a counter only its owner writes. A plain increment: an
@@ -26,3 +28,46 @@ func (h *Heap) acquireP() *Cache {
 
 // releaseP undoes acquireP.
 func (h *Heap) releaseP(*Cache) { procUnpin() }
+
+// Fast sections (closing.go). openFast pins the goroutine to its P and
+// reports the P's id, and ok false if the heap is closed; either way the
+// caller ends the section with closeFast (kept out of openFast so that it
+// stays small enough to inline: one call, not two). The per-P cache of
+// that id may then be used without a lock: fastP returns it (nil for a P
+// beyond the per-P caches) and fastPDone is a no-op.
+func (h *Heap) openFast() (pid int, ok bool) {
+	pid = procPin()
+	return pid, !h.closed.Load()
+}
+
+// closeFast ends a fast section.
+func (h *Heap) closeFast() { procUnpin() }
+
+// fastToSlow turns a fast section into a slow one, to be ended by leave:
+// it counts itself in inflight while still pinned, so Close, which waits
+// for every pinned goroutine before reading inflight, cannot miss it.
+func (h *Heap) fastToSlow() {
+	h.inflight.Add(1)
+	procUnpin()
+}
+
+func (h *Heap) fastP(pid int) *Cache {
+	if pid < len(h.pcs) {
+		return h.pcs[pid]
+	}
+	return nil
+}
+
+func (h *Heap) fastPDone(*Cache) {}
+
+// waitPinned returns once every goroutine that was pinned when it was
+// called has unpinned: a stop-the-world cannot complete while a goroutine
+// is pinned (a pinned goroutine cannot be preempted), and ReadMemStats is
+// the lightest public call that stops the world (runtime.GC and
+// GOMAXPROCS changes are heavier or have effects). Measured: NewHeap +
+// Alloc + Close went from about 50-75 µs to 115-125 µs on a loaded 2-core
+// VM, once per Close.
+func waitPinned() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+}

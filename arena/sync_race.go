@@ -23,3 +23,31 @@ func (h *Heap) acquireP() *Cache {
 }
 
 func (h *Heap) releaseP(c *Cache) { c.pmu.Unlock() }
+
+// Fast sections (closing.go): counted in inflight like slow ones, since
+// nothing here pins across them; Close needs no stop-the-world.
+// openFast counts the section even when it reports the heap closed: the
+// caller's closeFast undoes it either way.
+func (h *Heap) openFast() (pid int, ok bool) {
+	h.inflight.Add(1)
+	pid = procPin()
+	procUnpin()
+	return pid, !h.closed.Load()
+}
+
+func (h *Heap) closeFast() { h.leave() }
+
+func (h *Heap) fastToSlow() {} // already counted
+
+func (h *Heap) fastP(pid int) *Cache {
+	if pid < len(h.pcs) {
+		c := h.pcs[pid]
+		c.pmu.Lock()
+		return c
+	}
+	return nil
+}
+
+func (h *Heap) fastPDone(c *Cache) { c.pmu.Unlock() }
+
+func waitPinned() {}

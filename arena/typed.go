@@ -105,6 +105,15 @@ func CloneBytes(a Allocator, b []byte) ([]byte, error) {
 	if len(b) == 0 {
 		return []byte{}, nil
 	}
+	// The copy writes heap memory after Alloc returns: hold a slow section
+	// (closing.go) across both, so a concurrent Heap.Close cannot unmap
+	// the memory in between.
+	if h := heapOf(a); h != nil {
+		if !h.enter() {
+			return nil, ErrClosed
+		}
+		defer h.leave()
+	}
 	p, err := a.Alloc(len(b))
 	if err != nil {
 		return nil, err
@@ -112,6 +121,23 @@ func CloneBytes(a Allocator, b []byte) ([]byte, error) {
 	out := unsafe.Slice((*byte)(p), len(b))
 	copy(out, b)
 	return out, nil
+}
+
+// heapOf returns the Heap behind an Allocator of this package, or nil.
+func heapOf(a Allocator) *Heap {
+	switch v := a.(type) {
+	case *Heap:
+		return v
+	case *Cache:
+		if v != nil {
+			return v.h
+		}
+	case *Region:
+		if v != nil {
+			return v.h
+		}
+	}
+	return nil
 }
 
 // CloneString copies s into memory from a and returns a string viewing

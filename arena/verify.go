@@ -18,9 +18,10 @@ import (
 // Verify takes time proportional to the heap and reads caches' private
 // state: call it only while no other goroutine uses the heap or its caches.
 func (h *Heap) Verify() error {
-	if h.closed.Load() {
+	if !h.enter() {
 		return ErrClosed
 	}
+	defer h.leave()
 	var errs []error
 	bad := func(format string, args ...any) {
 		if len(errs) < 20 {

@@ -50,13 +50,19 @@ func New(base, size uintptr) (*Allocator, error) {
 // levelCap; tests use a low cap to get a wide top level from a small
 // reservation.
 func newAllocator(base, size uintptr, levelCap int) (*Allocator, error) {
+	return newAllocatorKernel(base, size, levelCap, nil)
+}
+
+// newAllocatorKernel is newAllocator with the metadata mapped through k
+// (nil: the real kernel); tests pass a fault injector.
+func newAllocatorKernel(base, size uintptr, levelCap int, k mmap.Kernel) (*Allocator, error) {
 	if base == 0 || size == 0 || base%ChunkBytes != 0 || size%ChunkBytes != 0 || base+size < base {
 		return nil, fmt.Errorf("%w: reservation [%#x, +%#x)", ErrInvalidRange, base, size)
 	}
 	nchunks := uint(size / ChunkBytes)
 	osPage := mmap.PageSize()
 	l := newMetaLayout(nchunks, osPage, levelCap)
-	meta, err := newMetaRegion(l.size, osPage)
+	meta, err := newMetaRegion(l.size, osPage, k)
 	if err != nil {
 		return nil, err
 	}
@@ -82,10 +88,15 @@ func newAllocator(base, size uintptr, levelCap int) (*Allocator, error) {
 }
 
 // Close releases the metadata. Later calls fail with ErrClosed or report
-// nothing.
+// nothing. If the unmap fails the allocator is closed all the same, but its
+// metadata stays mapped and recorded: Close may be retried, and the retry
+// unmaps it. Only a Close after a successful one returns ErrClosed.
 func (a *Allocator) Close() error {
 	if a.closed {
-		return ErrClosed
+		if a.meta.m == nil {
+			return ErrClosed
+		}
+		return a.meta.release()
 	}
 	a.closed = true
 	a.grown, a.scavMaybe, a.live, a.chunks = nil, nil, nil, nil

@@ -74,8 +74,8 @@ type metaRegion struct {
 	nCommit   uintptr  // pages committed
 }
 
-func newMetaRegion(size, osPage uintptr) (metaRegion, error) {
-	m, err := mmap.Reserve(size, nil)
+func newMetaRegion(size, osPage uintptr, k mmap.Kernel) (metaRegion, error) {
+	m, err := mmap.Reserve(size, k)
 	if err != nil {
 		return metaRegion{}, fmt.Errorf("pages: reserving %d bytes of metadata: %w", size, err)
 	}
@@ -111,13 +111,18 @@ func (r *metaRegion) commit(off, n uintptr) error {
 	return nil
 }
 
+// release unmaps the region. If munmap fails the region stays mapped and
+// recorded, so a later call retries it; once it is gone, release does
+// nothing.
 func (r *metaRegion) release() error {
 	if r.m == nil {
 		return nil
 	}
-	err := r.m.Release()
+	if err := r.m.Release(); err != nil {
+		return err
+	}
 	r.m = nil
-	return err
+	return nil
 }
 
 // words views n uint64s at byte offset off of the region.

@@ -67,6 +67,10 @@ type Table struct {
 	pageCommitted atomic.Uintptr
 	recCommitted  atomic.Uintptr
 
+	// pageGone, recGone: the mapping has been unmapped by Close (which
+	// alone uses them; see there).
+	pageGone, recGone bool
+
 	// mu guards the record pool: next, free and inUse.
 	mu    sync.Mutex
 	next  uintptr        // bump offset of the first never-used byte
@@ -170,9 +174,32 @@ func raiseTo(v *atomic.Uintptr, n uintptr) {
 	}
 }
 
-// Close releases the metadata mappings.
+// Close releases the metadata mappings. If a munmap fails, that mapping
+// stays mapped and recorded while the other is still released, and the
+// error says which failed: a retry releases only what remains and returns
+// nil once it is all gone. A Close after a successful one returns an error
+// wrapping mmap.ErrReleased and reaches no kernel. Close must not run
+// concurrently with any other method.
 func (t *Table) Close() error {
-	return errors.Join(t.pageMap.Release(), t.recMap.Release())
+	if t.pageGone && t.recGone {
+		return fmt.Errorf("spans: Close: %w", mmap.ErrReleased)
+	}
+	var errs []error
+	if !t.pageGone {
+		if err := t.pageMap.Release(); err != nil {
+			errs = append(errs, fmt.Errorf("spans: unmapping the page map: %w", err))
+		} else {
+			t.pageGone = true
+		}
+	}
+	if !t.recGone {
+		if err := t.recMap.Release(); err != nil {
+			errs = append(errs, fmt.Errorf("spans: unmapping the span records: %w", err))
+		} else {
+			t.recGone = true
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // addrPointer turns an address outside the Go heap into a pointer.
