@@ -18,8 +18,6 @@ const (
 	attachTimeout = 5 * time.Second
 	// maxResponseBytes bounds what arenastat reads from a handler.
 	maxResponseBytes = 64 << 20
-	// maxErrorBody is how much of a failed response's body an error quotes.
-	maxErrorBody = 200
 	// clearScreen moves a terminal's cursor home and clears it (watch mode).
 	clearScreen = "\x1b[H\x1b[2J"
 )
@@ -146,8 +144,9 @@ func getJSON(u string, v any) error {
 		return fmt.Errorf("reading %s: %w", u, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		msg := strings.TrimSpace(string(body[:min(len(body), maxErrorBody)]))
-		return fmt.Errorf("GET %s: %s: %s", u, resp.Status, msg)
+		// Status line and body are the server's words: escaped and cut
+		// (untrusted) before they can reach a terminal.
+		return fmt.Errorf("GET %s: %s: %s", u, untrusted(resp.Status), untrusted(strings.TrimSpace(string(body))))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("GET %s: not an offheap handler's JSON: %w", u, err)

@@ -114,9 +114,11 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "Run arenastat COMMAND -h for a command's flags.\n")
 }
 
-// oneLine flattens a message to one line.
+// oneLine flattens a message to one line, with any control character
+// left in it escaped (escapeControls): errors can quote what a server, a
+// trace file or a file name held, and those reach the terminal here.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")), " ")
+	return escapeControls(strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")), " "))
 }
 
 // isTerminal reports whether w is a terminal: a character device other
