@@ -47,6 +47,12 @@ func mapCmd(args []string, out *output) error {
 		if states, err = m.Decode(); err != nil {
 			return fmt.Errorf("GET %s: %w", u.String(), err)
 		}
+		// The map is drawn a chunk a row, labelled in this build's page
+		// size: a server with other geometry would be drawn wrong.
+		if m.PageSize != arena.PageSize || m.ChunkPages != heapview.ChunkPages {
+			return fmt.Errorf("GET %s: the page map has %d-byte pages in chunks of %d; this arenastat draws %d-byte pages in chunks of %d",
+				u.String(), m.PageSize, m.ChunkPages, arena.PageSize, heapview.ChunkPages)
+		}
 		source = base.String()
 	default:
 		return fmt.Errorf("want at most one URL, got %d arguments", len(pos))
