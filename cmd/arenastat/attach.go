@@ -121,35 +121,51 @@ func handlerURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// fetchSnapshot reads the JSON snapshot from the handler at base.
+// fetchSnapshot reads the JSON snapshot from the handler at base. A reply
+// that is not a snapshot ({}, null, another program's JSON) is refused
+// rather than shown as an empty heap.
 func fetchSnapshot(base *url.URL) (heapview.Snapshot, error) {
-	var s heapview.Snapshot
 	u := *base
 	u.RawQuery = "format=json"
-	if err := getJSON(u.String(), &s); err != nil {
-		return s, err
+	body, err := get(u.String())
+	if err != nil {
+		return heapview.Snapshot{}, err
+	}
+	s, err := heapview.ParseSnapshot(body)
+	if err != nil {
+		return s, fmt.Errorf("GET %s: %w", u.String(), err)
 	}
 	return s, nil
 }
 
 // getJSON GETs u and decodes its JSON body into v.
 func getJSON(u string, v any) error {
-	resp, err := httpClient.Get(u)
+	body, err := get(u)
 	if err != nil {
 		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		// Status line and body are the server's words: escaped and cut
-		// (untrusted) before they can reach a terminal.
-		return fmt.Errorf("GET %s: %s: %s", u, untrusted(resp.Status), untrusted(strings.TrimSpace(string(body))))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("GET %s: not an offheap handler's JSON: %w", u, err)
 	}
 	return nil
+}
+
+// get GETs u and returns its body, or an error quoting the server's reply
+// if it is not 200 OK.
+func get(u string) ([]byte, error) {
+	resp, err := httpClient.Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		// Status line and body are the server's words: escaped and cut
+		// (untrusted) before they can reach a terminal.
+		return nil, fmt.Errorf("GET %s: %s: %s", u, untrusted(resp.Status), untrusted(strings.TrimSpace(string(body))))
+	}
+	return body, nil
 }

@@ -1,6 +1,10 @@
 package heapview
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/offheap/offheap/arena"
@@ -28,6 +32,51 @@ type Snapshot struct {
 
 	// Classes lists the size classes that ever saw an allocation, by class.
 	Classes []ClassView `json:"classes"`
+}
+
+// ErrNotSnapshot is returned by ParseSnapshot for a document that is not a
+// Snapshot's JSON form.
+var ErrNotSnapshot = errors.New("not an offheap snapshot")
+
+// snapshotKeys are the keys a document must have to be taken for a
+// Snapshot. The format has no version marker, so these stand in for one:
+// figures every version of the format has had, which anything else (an
+// empty object, another program's JSON) is unlikely to carry all of.
+// Keys not listed, and keys not known, are not required or refused, so
+// that a reader still takes a newer or older server's snapshot. Never
+// written.
+var snapshotKeys = [...]string{
+	"reserved_bytes", "heap_sys_bytes", "heap_inuse_bytes", "heap_alloc_bytes",
+	"heap_objects", "mallocs", "frees", "committed_bytes", "rss_known", "classes",
+}
+
+// ParseSnapshot decodes a Snapshot from its JSON form, refusing with
+// ErrNotSnapshot anything that is not one: JSON other than an object
+// (null, an array, a string), an object without the keys of snapshotKeys,
+// or values of the wrong types. Unknown keys are ignored (see
+// snapshotKeys).
+func ParseSnapshot(b []byte) (Snapshot, error) {
+	var s Snapshot
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return s, fmt.Errorf("%w: %v", ErrNotSnapshot, err)
+	}
+	if keys == nil {
+		return s, fmt.Errorf("%w: null", ErrNotSnapshot)
+	}
+	var missing []string
+	for _, k := range snapshotKeys {
+		if _, ok := keys[k]; !ok {
+			missing = append(missing, fmt.Sprintf("%q", k))
+		}
+	}
+	if len(missing) > 0 {
+		return s, fmt.Errorf("%w: no %s", ErrNotSnapshot, strings.Join(missing, ", "))
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Snapshot{}, fmt.Errorf("%w: %v", ErrNotSnapshot, err)
+	}
+	return s, nil
 }
 
 // Figures are arena.Stats' heap-wide figures; see there for their meaning.
