@@ -28,23 +28,20 @@ func attachCmd(args []string, out *output) error {
 	fs := newFlagSet("attach")
 	watch := fs.Duration("watch", 0, "refresh at this interval and show rates (0: report once)")
 	count := fs.Int("count", 0, "with -watch, stop after this many reports (0: until interrupted)")
-	format := fs.String("format", formatTable, "report format: table, json or prom")
-	pos, err := parseArgs(fs, args, out)
+	fs.addFormat()
+	pos, err := fs.parse(args, out)
 	if err != nil {
-		return err
-	}
-	if err := checkFormat(*format); err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("want one URL, got %d arguments", len(pos))
+		return usagef("want one URL, got %d arguments", len(pos))
 	}
 	if *watch < 0 || *count < 0 {
-		return fmt.Errorf("-watch and -count must not be negative")
+		return usagef("-watch and -count must not be negative")
 	}
 	base, err := handlerURL(pos[0])
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	n := *count
 	if *watch == 0 {
@@ -65,7 +62,7 @@ func attachCmd(args []string, out *output) error {
 		if prev != nil {
 			rep.Rates = rates(*prev, s, at.Sub(prevAt))
 		}
-		if err := writeWatched(out, rep, *format, *watch > 0, i); err != nil {
+		if err := writeWatched(out, rep, fs.format, *watch > 0, i); err != nil {
 			return err
 		}
 		prev, prevAt = &s, at

@@ -19,38 +19,74 @@ const (
 
 var formats = []string{formatTable, formatJSON, formatProm}
 
-// newFlagSet returns a flag set that returns errors to the caller instead
-// of printing them (parseArgs prints the usage for -h).
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("arenastat "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
+// usageError is a misuse of the command line: an unknown or malformed
+// flag, a bad flag value, the wrong number of arguments, an unknown
+// command. realMain exits with exitUsage for it.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usagef returns a usageError.
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// flagSet is a command's flags, with the ones several commands share
+// (-format, -memlimit) added and checked in one place.
+type flagSet struct {
+	*flag.FlagSet
+	format   string    // -format's value, if addFormat was called
+	memLimit bytesFlag // -memlimit's value, if addMemLimit was called
+
+	hasFormat bool
 }
 
-// parseArgs parses flags and positional arguments in any order ("attach
-// URL -watch 1s" as well as "attach -watch 1s URL"); "--" ends the flags.
-// For -h it prints the flags to stderr and returns flag.ErrHelp.
-func parseArgs(fs *flag.FlagSet, args []string, out *output) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(out.stderr)
-				fmt.Fprintf(out.stderr, "usage of %s:\n", fs.Name())
-				fs.PrintDefaults()
-			}
+// newFlagSet returns a flag set that returns errors to the caller instead
+// of printing them (parse prints the usage for -h).
+func newFlagSet(name string) *flagSet {
+	fs := flag.NewFlagSet("arenastat "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &flagSet{FlagSet: fs}
+}
+
+// addFormat adds -format, which parse checks.
+func (fs *flagSet) addFormat() {
+	fs.hasFormat = true
+	fs.StringVar(&fs.format, "format", formatTable, "report format: "+strings.Join(formats, ", "))
+}
+
+// addMemLimit adds -memlimit, arena.Config.MemoryLimit.
+func (fs *flagSet) addMemLimit() {
+	fs.Var(&fs.memLimit, "memlimit", "arena.Config.MemoryLimit: bytes, or with a unit (256MiB); 0 for none")
+}
+
+// parse parses flags, which come before the arguments as Go's flag package
+// expects ("attach -watch 1s URL"; "--" ends them), and returns the
+// arguments. A flag after an argument is refused rather than taken for an
+// argument. For -h it prints the flags to stderr and returns flag.ErrHelp;
+// every other error is a usageError.
+func (fs *flagSet) parse(args []string, out *output) ([]string, error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(out.stderr)
+			fmt.Fprintf(out.stderr, "usage of %s:\n", fs.Name())
+			fs.PrintDefaults()
 			return nil, err
 		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+		return nil, usageError{err}
 	}
+	pos := fs.Args()
+	dashes := len(args) > len(pos) && args[len(args)-len(pos)-1] == "--"
+	for _, a := range pos {
+		if !dashes && len(a) > 1 && a[0] == '-' {
+			return nil, usagef("flag %s after the arguments: flags go first (%s -h for usage)", a, fs.Name())
+		}
+	}
+	if fs.hasFormat {
+		if err := checkFormat(fs.format); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	return pos, nil
 }
 
 // checkFormat validates a -format value.

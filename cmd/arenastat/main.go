@@ -17,7 +17,13 @@
 // github.com/offheap/offheap/trace; URLs are those of an arenahttp handler,
 // e.g. http://localhost:6060/debug/offheap/.
 //
-// Bad input gets one line on stderr and exit status 1.
+// Every flag comes before the arguments ("attach -watch 1s URL"), as Go's
+// flag package expects; "--" ends the flags. A usage error (an unknown or
+// malformed flag, a bad flag value, the wrong number of arguments, an
+// unknown command) gets one line on stderr and exit status 2; any other
+// failure (a missing file, a refused connection, a bad reply or trace) one
+// line and exit status 1. A panic is a bug in arenastat or offheap: it is
+// left to crash with its stack trace.
 //
 // arenastat knows nothing of offheap's internals: it uses package arena's
 // exported API only.
@@ -32,8 +38,14 @@ import (
 	"strings"
 )
 
-// exitBad is the exit status for any failure: bad input or a failed run.
-const exitBad = 1
+const (
+	// exitBad is the exit status for a failure other than a usage error:
+	// bad input (a file, a reply) or a failed run.
+	exitBad = 1
+	// exitUsage is the exit status for a usageError, as Go's flag package
+	// and most Unix tools use it.
+	exitUsage = 2
+)
 
 func main() {
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
@@ -59,15 +71,9 @@ type output struct {
 	terminal       bool
 }
 
-// realMain runs arenastat and returns its exit status. A panic anywhere on
-// the main goroutine becomes one line on stderr, never a stack trace.
-func realMain(args []string, stdout, stderr io.Writer) (code int) {
-	defer func() {
-		if r := recover(); r != nil {
-			fmt.Fprintf(stderr, "arenastat: internal error: %s\n", oneLine(fmt.Sprint(r)))
-			code = exitBad
-		}
-	}()
+// realMain runs arenastat and returns its exit status. It does not recover
+// panics: one is a bug, and its stack trace is what finds it.
+func realMain(args []string, stdout, stderr io.Writer) int {
 	out := &output{stdout: stdout, stderr: stderr, terminal: isTerminal(stdout)}
 	name, rest := "run", args
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -89,12 +95,15 @@ func realMain(args []string, stdout, stderr io.Writer) (code int) {
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "arenastat %s: %s\n", name, oneLine(err.Error()))
+			if errors.As(err, new(usageError)) {
+				return exitUsage
+			}
 			return exitBad
 		}
 		return 0
 	}
 	fmt.Fprintf(stderr, "arenastat: unknown command %q (want %s, or help)\n", name, commandNames())
-	return exitBad
+	return exitUsage
 }
 
 func commandNames() string {

@@ -18,29 +18,25 @@ const replayBufBytes = 256 << 10
 
 func replayCmd(args []string, out *output) error {
 	fs := newFlagSet("replay")
-	limit := bytesFlag(0)
-	fs.Var(&limit, "memlimit", "arena.Config.MemoryLimit: bytes, or with a unit (256MiB); 0 for none")
-	format := fs.String("format", formatTable, "report format: table, json or prom")
-	pos, err := parseArgs(fs, args, out)
+	fs.addMemLimit()
+	fs.addFormat()
+	pos, err := fs.parse(args, out)
 	if err != nil {
 		return err
 	}
-	if err := checkFormat(*format); err != nil {
-		return err
-	}
 	if len(pos) != 1 {
-		return fmt.Errorf("want one trace file, got %d arguments", len(pos))
+		return usagef("want one trace file, got %d arguments", len(pos))
 	}
 	f, err := os.Open(pos[0])
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	rep, err := replay(pos[0], bufio.NewReaderSize(f, replayBufBytes), int64(limit))
+	rep, err := replay(pos[0], bufio.NewReaderSize(f, replayBufBytes), int64(fs.memLimit))
 	if err != nil {
 		return err
 	}
-	return rep.write(out.stdout, *format)
+	return rep.write(out.stdout, fs.format)
 }
 
 // replay performs the trace in r on a fresh heap, through one Cache, and
