@@ -173,9 +173,21 @@ func liveServer(t *testing.T) string {
 		<-stopped
 		h.Close()
 	})
+	// The tests read Mallocs: wait until the workload has allocated, or a
+	// report taken first shows an idle heap (TestE2EAttach once failed so
+	// with Mallocs == 0 on a loaded machine).
+	for deadline := time.Now().Add(liveServerStart); h.Stats().Mallocs == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the live server's workload made no allocation in %s", liveServerStart)
+		}
+	}
 	return srv.URL + "/debug/offheap/"
 }
 
+// liveServerStart bounds the wait for a live server's first allocation:
+// far beyond the microseconds it takes, for a machine loaded by parallel
+// test binaries and the race detector.
+const liveServerStart = 10 * time.Second
 
 func TestE2EAttach(t *testing.T) {
 	url := liveServer(t)
