@@ -130,7 +130,10 @@ func TestE2ERunFormats(t *testing.T) {
 func TestE2EReplay(t *testing.T) {
 	for _, name := range []string{"mixed.trace", "growshrink.trace"} {
 		out := ok(t, "replay", filepath.Join("..", "..", "testdata", "traces", name))
-		if !strings.Contains(out, "replay of") || !strings.Contains(out, "== end of trace ==") {
+		// With no -memlimit the limit is derived from the machine's
+		// memory, and the report says so.
+		if !strings.Contains(out, "replay of") || !strings.Contains(out, "== end of trace ==") ||
+			!strings.Contains(out, "memory limit: ") || !strings.Contains(out, "-memlimit auto: ") {
 			t.Errorf("replay %s:\n%s", name, out)
 		}
 	}
@@ -275,6 +278,8 @@ func TestE2EBadInput(t *testing.T) {
 		{[]string{"replay", filepath.Join(dir, "missing.trace")}, 1, "no such file"},
 		{[]string{"replay", bad}, 1, `line 3: unknown op "x"`},
 		{[]string{"replay"}, 2, "want one trace file"},
+		{[]string{"replay", "-memlimit", "1MiB", filepath.Join("..", "..", "testdata", "traces", "growshrink.trace")}, 1,
+			"out of memory"},
 		{[]string{"replay", bad, "-memlimit", "1GiB"}, 2, "flag -memlimit after the arguments"},
 		{[]string{"attach", "http://127.0.0.1:1/debug/offheap/"}, 1, "connection refused"},
 		{[]string{"attach"}, 2, "want one URL"},
@@ -293,7 +298,7 @@ func TestE2EBadInput(t *testing.T) {
 		if strings.Count(r.stderr, "\n") != 1 || !strings.HasSuffix(r.stderr, "\n") {
 			t.Errorf("%q: stderr is not one line: %q", tc.args, r.stderr)
 		}
-		if !strings.Contains(r.stderr, tc.want) {
+		if !strings.Contains(r.stderr, tc.want) || (tc.want == "out of memory" && !strings.Contains(r.stderr, "memory limit 1.0 MiB (-memlimit)")) {
 			t.Errorf("%q: stderr %q, want %q", tc.args, r.stderr, tc.want)
 		}
 		if strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "panic") {

@@ -6,11 +6,16 @@
 //
 //	arenastat [run flags]                    the default workload (mixed, 3s)
 //	arenastat run -workload NAME -duration D -goroutines N -memlimit BYTES [-ops N] [-record FILE]
-//	arenastat replay [-memlimit BYTES] FILE
+//	arenastat replay [-memlimit BYTES|none|auto] FILE
 //	arenastat attach [-watch D] [-count N] URL
 //	arenastat map [-o map.png] [-duration D] [URL]
 //
-// Every report takes -format table|json|prom. Workloads: mixed (producers
+// Every report takes -format table|json|prom. -memlimit is the heap's
+// memory limit: a byte count, none (or 0) for no limit, or auto for 75% of
+// the machine's available memory; replay defaults to auto (a trace may ask
+// for more memory than the machine has, and the heap's ErrOutOfMemory is
+// a clearer end than the kernel's OOM killer) and stops, with an error, at
+// the first allocation the limit refuses; run defaults to none. Workloads: mixed (producers
 // and consumers passing mixed-size objects over channels), small (steady
 // small objects), growshrink (grow to a peak, free most, scavenge: memory
 // coming back). Traces are in the format of package
@@ -58,9 +63,9 @@ type command struct {
 }
 
 var commands = []command{
-	{"run", "[-workload NAME] [-duration D] [-goroutines N] [-memlimit BYTES] [-ops N] [-record FILE] [-format F]",
+	{"run", "[-workload NAME] [-duration D] [-goroutines N] [-memlimit BYTES|none|auto] [-ops N] [-record FILE] [-format F]",
 		"run a workload on a fresh heap and report", runCmd},
-	{"replay", "[-memlimit BYTES] [-format F] FILE", "replay an allocation trace on a fresh heap and report", replayCmd},
+	{"replay", "[-memlimit BYTES|none|auto] [-format F] FILE", "replay an allocation trace on a fresh heap and report", replayCmd},
 	{"attach", "[-watch D] [-count N] [-format F] URL", "report a live process's heap, read from its arenahttp handler", attachCmd},
 	{"map", "[-o FILE.png] [-duration D] [URL]", "draw the page map of a live process, or of a fresh heap after the default workload", mapCmd},
 }
