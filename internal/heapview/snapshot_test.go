@@ -6,6 +6,10 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/offheap/offheap/arena"
 )
 
 func TestParseSnapshot(t *testing.T) {
@@ -46,5 +50,43 @@ func TestParseSnapshot(t *testing.T) {
 	}
 	if _, err := ParseSnapshot(partial); err == nil || !strings.Contains(err.Error(), `"mallocs"`) {
 		t.Errorf("missing field not named: %v", err)
+	}
+}
+
+// TestTakerReusesRSS: within its TTL a Taker reuses the resident size but
+// reads every other figure fresh; past it, it reads smaps again.
+func TestTakerReusesRSS(t *testing.T) {
+	h, err := arena.NewHeap(arena.Config{Reserve: 256 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	tk := NewTaker(h)
+	tk.ttl = time.Hour
+	first := tk.Take()
+	if !first.RSSKnown {
+		t.Skip("smaps unreadable")
+	}
+	const size = 16 << 20
+	p, err := h.Alloc(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := unsafe.Slice((*byte)(p), size)
+	for i := 0; i < size; i += 4096 {
+		b[i] = 1
+	}
+	cached := tk.Take()
+	if cached.RSS != first.RSS || cached.HeapAlloc < first.HeapAlloc+size {
+		t.Fatalf("within the TTL: RSS %d -> %d (want reused), live bytes %d -> %d (want fresh)",
+			first.RSS, cached.RSS, first.HeapAlloc, cached.HeapAlloc)
+	}
+	tk.ttl = 0
+	fresh := tk.Take()
+	if fresh.RSS < first.RSS+size/2 {
+		t.Fatalf("past the TTL: RSS %d -> %d after touching %d bytes", first.RSS, fresh.RSS, size)
+	}
+	if want, err := ResidentBytes(h.Mappings()); err != nil || fresh.RSS != want {
+		t.Fatalf("fresh RSS %d, smaps says %d (%v)", fresh.RSS, want, err)
 	}
 }
