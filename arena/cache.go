@@ -198,7 +198,7 @@ func (c *Cache) Free(p unsafe.Pointer) error {
 	if c.closed || c.h.closed.Load() {
 		return ErrClosed
 	}
-	return c.h.free(c, p)
+	return c.h.free(c, p, c.h.spans.Lookup(uintptr(p)))
 }
 
 // localFree frees slot idx of a span this cache owns.

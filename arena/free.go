@@ -45,9 +45,11 @@ func (h *Heap) allocLarge(size int, pc *pages.Cache) (unsafe.Pointer, error) {
 // a published span, it is the start of an object, the object is allocated.
 // A free slot is always zero, so the object is cleared here, before it is
 // marked free.
-func (h *Heap) free(c *Cache, p unsafe.Pointer) error {
+//
+// s is h.spans.Lookup(p), looked up by the caller: typed frees need the
+// span first, to check the object's size class, and look it up only once.
+func (h *Heap) free(c *Cache, p unsafe.Pointer, s *spans.Span) error {
 	addr := uintptr(p)
-	s := h.spans.Lookup(addr)
 	if s == nil {
 		if h.spans.FreedStart(addr) {
 			return fmt.Errorf("%w: %#x is the start of a freed span", ErrDoubleFree, addr)

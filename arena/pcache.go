@@ -135,5 +135,5 @@ func (h *Heap) Free(p unsafe.Pointer) error {
 	if h.closed.Load() {
 		return ErrClosed
 	}
-	return h.free(nil, p)
+	return h.free(nil, p, h.spans.Lookup(uintptr(p)))
 }
