@@ -229,7 +229,7 @@ func (c *Cache) Free(p unsafe.Pointer) error {
 		c.h.closeFast()
 		return ErrClosed
 	}
-	return c.h.free(c, pid, p)
+	return c.h.free(c, pid, p, c.h.spans.Lookup(uintptr(p)))
 }
 
 // localFree frees slot idx of a span this cache owns.

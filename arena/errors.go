@@ -11,7 +11,8 @@ var (
 	ErrOutOfMemory = errors.New("offheap: out of memory")
 
 	// ErrInvalidPointer: the pointer was not returned by this heap's Alloc,
-	// or points inside an object rather than at its start.
+	// or points inside an object rather than at its start, or (Free[T],
+	// FreeSlice) holds an object of another size class than the type's.
 	ErrInvalidPointer = errors.New("offheap: invalid pointer")
 
 	// ErrDoubleFree: the object at the pointer is already free.

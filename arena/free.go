@@ -49,9 +49,12 @@ func (h *Heap) allocLarge(size int, pc *pages.Cache) (unsafe.Pointer, error) {
 // marked free. A free of a small object that stays in its span takes no
 // lock and stays in the fast section; everything that may block (errors,
 // class-0 spans, profile samples, central lists) turns it slow first.
-func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer) error {
+//
+// s is h.spans.Lookup(p), looked up by the caller inside the section:
+// typed frees need the span first, to check the object's size class, and
+// look it up only once.
+func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 	addr := uintptr(p)
-	s := h.spans.Lookup(addr)
 	if s == nil || s.Class == 0 {
 		h.fastToSlow()
 		return h.freeRare(s, addr)

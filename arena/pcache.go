@@ -158,5 +158,5 @@ func (h *Heap) Free(p unsafe.Pointer) error {
 		h.closeFast()
 		return ErrClosed
 	}
-	return h.free(nil, pid, p)
+	return h.free(nil, pid, p, h.spans.Lookup(uintptr(p)))
 }

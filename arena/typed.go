@@ -2,8 +2,12 @@ package arena
 
 import (
 	"fmt"
+	"reflect"
 	"unsafe"
 
+	"github.com/offheap/offheap/pages"
+	"github.com/offheap/offheap/sizeclasses"
+	"github.com/offheap/offheap/spans"
 	"golang.org/x/exp/constraints"
 )
 
@@ -29,7 +33,13 @@ func New[T any](a Allocator) (*T, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
-	p, err := a.Alloc(int(f.size))
+	var p unsafe.Pointer
+	var err error
+	if c, ok := a.(*Cache); ok {
+		p, err = c.Alloc(int(f.size)) // a direct call, cheaper than through the interface
+	} else {
+		p, err = a.Alloc(int(f.size))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -76,23 +86,120 @@ func mulNoOverflow[T constraints.Unsigned](a, b T) (T, bool) {
 }
 
 // Free frees an object allocated by New through a *Heap or *Cache.
+//
+// Through a *Heap or *Cache it first checks that the object was allocated
+// for a T: an object of another size class (or, if large, of another page
+// count) than New[T] allocates is refused with ErrInvalidPointer naming
+// both, and stays allocated. The check is by size class, so a type of
+// another size in the same class is not told apart. Through any other
+// Freer, p is freed unchecked.
 func Free[T any](f Freer, p *T) error {
 	if p == nil {
 		return fmt.Errorf("%w: nil", ErrInvalidPointer)
 	}
-	return f.Free(unsafe.Pointer(p))
+	size := unsafe.Sizeof(*p)
+	wrongType, err := typedFree(f, unsafe.Pointer(p), size)
+	if wrongType {
+		return fmt.Errorf("%w, not a %v (%d bytes)", err, reflect.TypeFor[T](), size)
+	}
+	return err
 }
 
 // FreeSlice frees a slice allocated by MakeSlice or CloneBytes (s may have
-// been resliced as long as it still starts at the first element).
+// been resliced as long as it still starts at the first element and keeps
+// its capacity). Like Free, it refuses with ErrInvalidPointer a slice
+// whose cap(s)*sizeof(T) bytes are not the size class (or page count)
+// the memory was allocated with, leaving it allocated.
 func FreeSlice[T any](f Freer, s []T) error {
 	if s == nil {
 		return fmt.Errorf("%w: nil slice", ErrInvalidPointer)
 	}
-	if cap(s) == 0 || unsafe.Sizeof(*new(T)) == 0 {
+	elem := unsafe.Sizeof(*new(T))
+	if cap(s) == 0 || elem == 0 {
 		return nil // made without memory
 	}
-	return f.Free(unsafe.Pointer(unsafe.SliceData(s)))
+	// cap(s)*elem cannot overflow: the slice exists.
+	size := uintptr(cap(s)) * elem
+	wrongType, err := typedFree(f, unsafe.Pointer(unsafe.SliceData(s)), size)
+	if wrongType {
+		return fmt.Errorf("%w, not a []%v of cap %d (%d bytes)", err, reflect.TypeFor[T](), cap(s), size)
+	}
+	return err
+}
+
+// typedFree frees p, which Free or FreeSlice were told holds size bytes,
+// through f. Through a *Heap or *Cache it first checks the object's size
+// against the span holding it, looking the span up once for both the check
+// and the free; wrongType says the check refused it. The object can have
+// been allocated with size bytes if it has the same size class (a small
+// object), page count (a large one) or rounded size (a guarded one); the
+// check reads only span fields fixed while the span is published, and
+// leaves spans it cannot judge (none, region memory, a freed guarded
+// object) to free, which refuses them with its own error. Other Freers
+// free p unchecked.
+func typedFree(f Freer, p unsafe.Pointer, size uintptr) (wrongType bool, err error) {
+	var h *Heap
+	var c *Cache
+	switch x := f.(type) {
+	case *Heap:
+		h = x
+	case *Cache:
+		if x == nil || x.closed {
+			return false, f.Free(p) // a nil Cache panics there as anywhere
+		}
+		h, c = x.h, x
+	default:
+		return false, f.Free(p)
+	}
+	// The span is looked up and checked inside the fast section free
+	// runs in (closing.go), so Close cannot unmap the table meanwhile.
+	pid, ok := h.openFast()
+	if !ok {
+		h.closeFast()
+		return false, ErrClosed // as Heap.Free and Cache.Free
+	}
+	s := h.spans.Lookup(uintptr(p))
+	if s != nil && !h.uncheckedFree {
+		// The common case, small objects, written out here: a call would
+		// cost as much as the check.
+		fits := true
+		if cl := s.Class; cl != 0 {
+			fits = size <= sizeclasses.MaxSmallSize && sizeclasses.SizeToClass(size) == cl
+		} else {
+			fits = classZeroFits(s, size)
+		}
+		if !fits {
+			// Formatting allocates: not while pinned.
+			h.fastToSlow()
+			defer h.leave()
+			return true, wrongSize(s, uintptr(p))
+		}
+	}
+	return false, h.free(c, pid, p, s)
+}
+
+// classZeroFits is typedFree's check for a span of class 0: a large
+// object's page count, a guarded object's rounded size; other spans fit.
+func classZeroFits(s *spans.Span, size uintptr) bool {
+	switch s.State() {
+	case spans.StateLarge:
+		return size > sizeclasses.MaxSmallSize && (size+pages.PageSize-1)/pages.PageSize == uintptr(s.NPages)
+	case spans.StateGuarded:
+		return (max(size, 1)+guardAlign-1)&^(guardAlign-1) == uintptr(s.ElemSize)
+	}
+	return true
+}
+
+// wrongSize describes the object at addr in span s for a refused typed
+// free.
+func wrongSize(s *spans.Span, addr uintptr) error {
+	switch {
+	case s.Class != 0:
+		return fmt.Errorf("%w: %#x holds an object of size class %d (%d bytes)", ErrInvalidPointer, addr, s.Class, s.ElemSize)
+	case s.State() == spans.StateLarge:
+		return fmt.Errorf("%w: %#x holds a large object of %d pages (%d bytes)", ErrInvalidPointer, addr, s.NPages, uintptr(s.NPages)*pages.PageSize)
+	}
+	return fmt.Errorf("%w: %#x holds a guarded object of %d bytes", ErrInvalidPointer, addr, s.ElemSize)
 }
 
 // CloneBytes copies b into memory from a and returns the copy, which views

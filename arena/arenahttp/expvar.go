@@ -12,5 +12,6 @@ import (
 // panics if the name is already registered: names are chosen by the
 // program, once, at start-up.
 func Publish(name string, h *arena.Heap) {
-	expvar.Publish(name, expvar.Func(func() any { return heapview.Take(h) }))
+	snap := heapview.NewTaker(h)
+	expvar.Publish(name, expvar.Func(func() any { return snap.Take() }))
 }

@@ -32,11 +32,12 @@ const (
 // Handler serves one heap's figures; see the package documentation for
 // its endpoints.
 type Handler struct {
-	h *arena.Heap
+	h    *arena.Heap
+	snap *heapview.Taker // snapshots, reusing smaps' resident size for heapview.RSSTTL
 }
 
 // New returns a handler serving h's figures.
-func New(h *arena.Heap) *Handler { return &Handler{h: h} }
+func New(h *arena.Heap) *Handler { return &Handler{h: h, snap: heapview.NewTaker(h)} }
 
 // ServeHTTP routes on the last element of the request's path.
 func (x *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -71,13 +72,13 @@ func (x *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (x *Handler) serveSnapshot(w http.ResponseWriter, format string) {
 	switch format {
 	case FormatJSON:
-		writeJSON(w, heapview.Take(x.h))
+		writeJSON(w, x.snap.Take())
 	case FormatProm:
 		w.Header().Set("Content-Type", heapview.PromContentType)
-		heapview.WriteProm(w, heapview.Series{Snap: heapview.Take(x.h)})
+		heapview.WriteProm(w, heapview.Series{Snap: x.snap.Take()})
 	case FormatText:
 		w.Header().Set("Content-Type", contentText)
-		heapview.WriteTable(w, heapview.Take(x.h))
+		heapview.WriteTable(w, x.snap.Take())
 	default:
 		http.Error(w, fmt.Sprintf("unknown format %q (want %s, %s or %s)", format, FormatJSON, FormatProm, FormatText),
 			http.StatusBadRequest)

@@ -18,8 +18,6 @@ const (
 	attachTimeout = 5 * time.Second
 	// maxResponseBytes bounds what arenastat reads from a handler.
 	maxResponseBytes = 64 << 20
-	// maxErrorBody is how much of a failed response's body an error quotes.
-	maxErrorBody = 200
 	// clearScreen moves a terminal's cursor home and clears it (watch mode).
 	clearScreen = "\x1b[H\x1b[2J"
 )
@@ -30,23 +28,20 @@ func attachCmd(args []string, out *output) error {
 	fs := newFlagSet("attach")
 	watch := fs.Duration("watch", 0, "refresh at this interval and show rates (0: report once)")
 	count := fs.Int("count", 0, "with -watch, stop after this many reports (0: until interrupted)")
-	format := fs.String("format", formatTable, "report format: table, json or prom")
-	pos, err := parseArgs(fs, args, out)
+	fs.addFormat()
+	pos, err := fs.parse(args, out)
 	if err != nil {
-		return err
-	}
-	if err := checkFormat(*format); err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("want one URL, got %d arguments", len(pos))
+		return usagef("want one URL, got %d arguments", len(pos))
 	}
 	if *watch < 0 || *count < 0 {
-		return fmt.Errorf("-watch and -count must not be negative")
+		return usagef("-watch and -count must not be negative")
 	}
 	base, err := handlerURL(pos[0])
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	n := *count
 	if *watch == 0 {
@@ -67,7 +62,7 @@ func attachCmd(args []string, out *output) error {
 		if prev != nil {
 			rep.Rates = rates(*prev, s, at.Sub(prevAt))
 		}
-		if err := writeWatched(out, rep, *format, *watch > 0, i); err != nil {
+		if err := writeWatched(out, rep, fs.format, *watch > 0, i); err != nil {
 			return err
 		}
 		prev, prevAt = &s, at
@@ -123,34 +118,51 @@ func handlerURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// fetchSnapshot reads the JSON snapshot from the handler at base.
+// fetchSnapshot reads the JSON snapshot from the handler at base. A reply
+// that is not a snapshot ({}, null, another program's JSON) is refused
+// rather than shown as an empty heap.
 func fetchSnapshot(base *url.URL) (heapview.Snapshot, error) {
-	var s heapview.Snapshot
 	u := *base
 	u.RawQuery = "format=json"
-	if err := getJSON(u.String(), &s); err != nil {
-		return s, err
+	body, err := get(u.String())
+	if err != nil {
+		return heapview.Snapshot{}, err
+	}
+	s, err := heapview.ParseSnapshot(body)
+	if err != nil {
+		return s, fmt.Errorf("GET %s: %w", u.String(), err)
 	}
 	return s, nil
 }
 
 // getJSON GETs u and decodes its JSON body into v.
 func getJSON(u string, v any) error {
-	resp, err := httpClient.Get(u)
+	body, err := get(u)
 	if err != nil {
 		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		msg := strings.TrimSpace(string(body[:min(len(body), maxErrorBody)]))
-		return fmt.Errorf("GET %s: %s: %s", u, resp.Status, msg)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("GET %s: not an offheap handler's JSON: %w", u, err)
 	}
 	return nil
+}
+
+// get GETs u and returns its body, or an error quoting the server's reply
+// if it is not 200 OK.
+func get(u string) ([]byte, error) {
+	resp, err := httpClient.Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		// Status line and body are the server's words: escaped and cut
+		// (untrusted) before they can reach a terminal.
+		return nil, fmt.Errorf("GET %s: %s: %s", u, untrusted(resp.Status), untrusted(strings.TrimSpace(string(body))))
+	}
+	return body, nil
 }

@@ -130,7 +130,10 @@ func TestE2ERunFormats(t *testing.T) {
 func TestE2EReplay(t *testing.T) {
 	for _, name := range []string{"mixed.trace", "growshrink.trace"} {
 		out := ok(t, "replay", filepath.Join("..", "..", "testdata", "traces", name))
-		if !strings.Contains(out, "replay of") || !strings.Contains(out, "== end of trace ==") {
+		// With no -memlimit the limit is derived from the machine's
+		// memory, and the report says so.
+		if !strings.Contains(out, "replay of") || !strings.Contains(out, "== end of trace ==") ||
+			!strings.Contains(out, "memory limit: ") || !strings.Contains(out, "-memlimit auto: ") {
 			t.Errorf("replay %s:\n%s", name, out)
 		}
 	}
@@ -173,19 +176,32 @@ func liveServer(t *testing.T) string {
 		<-stopped
 		h.Close()
 	})
+	// The tests read Mallocs: wait until the workload has allocated, or a
+	// report taken first shows an idle heap (TestE2EAttach once failed so
+	// with Mallocs == 0 on a loaded machine).
+	for deadline := time.Now().Add(liveServerStart); h.Stats().Mallocs == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the live server's workload made no allocation in %s", liveServerStart)
+		}
+	}
 	return srv.URL + "/debug/offheap/"
 }
+
+// liveServerStart bounds the wait for a live server's first allocation:
+// far beyond the microseconds it takes, for a machine loaded by parallel
+// test binaries and the race detector.
+const liveServerStart = 10 * time.Second
 
 func TestE2EAttach(t *testing.T) {
 	url := liveServer(t)
 	var rep Report
-	if err := json.Unmarshal([]byte(ok(t, "attach", url, "-format", "json")), &rep); err != nil {
+	if err := json.Unmarshal([]byte(ok(t, "attach", "-format", "json", url)), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Phases) != 1 || rep.Phases[0].Snapshot.Mallocs == 0 || !rep.Phases[0].Snapshot.RSSKnown {
 		t.Fatalf("attach report %+v", rep)
 	}
-	out := ok(t, "attach", url, "-watch", "100ms", "-count", "2")
+	out := ok(t, "attach", "-watch", "100ms", "-count", "2", url)
 	if n := strings.Count(out, "== "); n != 2 {
 		t.Fatalf("watch with -count 2 printed %d reports:\n%s", n, out)
 	}
@@ -201,7 +217,7 @@ func TestE2EAttach(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[1]), &rep); err != nil || rep.Rates == nil || rep.Rates.AllocsPerSec <= 0 {
 		t.Fatalf("second watch report: %v %+v", err, rep.Rates)
 	}
-	if prom := ok(t, "attach", url+"metrics", "-format", "prom"); !strings.Contains(prom, "offheap_heap_inuse_bytes ") {
+	if prom := ok(t, "attach", "-format", "prom", url+"metrics"); !strings.Contains(prom, "offheap_heap_inuse_bytes ") {
 		t.Fatalf("attach -format prom:\n%s", prom)
 	}
 }
@@ -255,30 +271,34 @@ func TestE2EBadInput(t *testing.T) {
 	os.WriteFile(bad, []byte("offheap-trace v1\na 1 16\nx 2\n"), 0o644)
 	for _, tc := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"run", "-workload", "nope"}, `unknown workload "nope" (valid: growshrink, mixed, small)`},
-		{[]string{"replay", filepath.Join(dir, "missing.trace")}, "no such file"},
-		{[]string{"replay", bad}, `line 3: unknown op "x"`},
-		{[]string{"replay"}, "want one trace file"},
-		{[]string{"attach", "http://127.0.0.1:1/debug/offheap/"}, "connection refused"},
-		{[]string{"attach"}, "want one URL"},
-		{[]string{"map", "127.0.0.1:1"}, "connection refused"},
-		{[]string{"frobnicate"}, "unknown command"},
-		{[]string{"run", "-nope"}, "flag provided but not defined"},
-		{[]string{"run", "-memlimit", "lots"}, "bad byte count"},
-		{[]string{"run", "-duration", "-1s"}, "-duration"},
-		{[]string{"run", "-format", "xml"}, "unknown format"},
-		{[]string{"run", "extra"}, "unexpected argument"},
+		{[]string{"run", "-workload", "nope"}, 2, `unknown workload "nope" (valid: growshrink, mixed, small)`},
+		{[]string{"replay", filepath.Join(dir, "missing.trace")}, 1, "no such file"},
+		{[]string{"replay", bad}, 1, `line 3: unknown op "x"`},
+		{[]string{"replay"}, 2, "want one trace file"},
+		{[]string{"replay", "-memlimit", "1MiB", filepath.Join("..", "..", "testdata", "traces", "growshrink.trace")}, 1,
+			"out of memory"},
+		{[]string{"replay", bad, "-memlimit", "1GiB"}, 2, "flag -memlimit after the arguments"},
+		{[]string{"attach", "http://127.0.0.1:1/debug/offheap/"}, 1, "connection refused"},
+		{[]string{"attach"}, 2, "want one URL"},
+		{[]string{"map", "127.0.0.1:1"}, 1, "connection refused"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"run", "-nope"}, 2, "flag provided but not defined"},
+		{[]string{"run", "-memlimit", "lots"}, 2, "bad byte count"},
+		{[]string{"run", "-duration", "-1s"}, 2, "-duration"},
+		{[]string{"run", "-format", "xml"}, 2, "unknown format"},
+		{[]string{"run", "extra"}, 2, "unexpected argument"},
 	} {
 		r := run(t, tc.args...)
-		if r.code != 1 {
-			t.Errorf("%q: exit %d, want 1", tc.args, r.code)
+		if r.code != tc.code {
+			t.Errorf("%q: exit %d, want %d", tc.args, r.code, tc.code)
 		}
 		if strings.Count(r.stderr, "\n") != 1 || !strings.HasSuffix(r.stderr, "\n") {
 			t.Errorf("%q: stderr is not one line: %q", tc.args, r.stderr)
 		}
-		if !strings.Contains(r.stderr, tc.want) {
+		if !strings.Contains(r.stderr, tc.want) || (tc.want == "out of memory" && !strings.Contains(r.stderr, "memory limit 1.0 MiB (-memlimit)")) {
 			t.Errorf("%q: stderr %q, want %q", tc.args, r.stderr, tc.want)
 		}
 		if strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "panic") {

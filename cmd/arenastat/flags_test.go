@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"slices"
 	"testing"
@@ -22,20 +23,34 @@ func TestParseBytes(t *testing.T) {
 	}
 }
 
-func TestParseArgsInterspersed(t *testing.T) {
+func TestParseFlagsFirst(t *testing.T) {
 	out := &output{stdout: io.Discard, stderr: io.Discard}
 	fs := newFlagSet("t")
 	watch := fs.Duration("watch", 0, "")
 	count := fs.Int("count", 0, "")
-	pos, err := parseArgs(fs, []string{"http://x/", "-watch", "1s", "-count=3", "more", "--", "-notaflag"}, out)
+	pos, err := fs.parse([]string{"-watch", "1s", "-count=3", "http://x/", "more"}, out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(pos, []string{"http://x/", "more", "-notaflag"}) || watch.Seconds() != 1 || *count != 3 {
+	if !slices.Equal(pos, []string{"http://x/", "more"}) || watch.Seconds() != 1 || *count != 3 {
 		t.Fatalf("pos %q watch %v count %d", pos, *watch, *count)
 	}
-	if _, err := parseArgs(newFlagSet("t"), []string{"-nope"}, out); err == nil {
-		t.Fatal("unknown flag accepted")
+	// "--" ends the flags: what follows is an argument even if it looks
+	// like a flag.
+	if pos, err := newFlagSet("t").parse([]string{"--", "-notaflag"}, out); err != nil || !slices.Equal(pos, []string{"-notaflag"}) {
+		t.Fatalf("after --: %q, %v", pos, err)
+	}
+	// Every other failure is a usage error: unknown flags, flags after
+	// the arguments (once taken, now refused rather than read as an
+	// argument), a bad -format.
+	fs = newFlagSet("t")
+	fs.Duration("watch", 0, "")
+	fs.addFormat()
+	for _, args := range [][]string{{"-nope"}, {"http://x/", "-watch", "1s"}, {"-format", "xml"}, {"-watch", "soon"}} {
+		_, err := fs.parse(args, out)
+		if !errors.As(err, new(usageError)) {
+			t.Errorf("parse(%q) = %v, want a usage error", args, err)
+		}
 	}
 }
 

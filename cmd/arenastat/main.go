@@ -6,18 +6,29 @@
 //
 //	arenastat [run flags]                    the default workload (mixed, 3s)
 //	arenastat run -workload NAME -duration D -goroutines N -memlimit BYTES [-ops N] [-record FILE]
-//	arenastat replay [-memlimit BYTES] FILE
+//	arenastat replay [-memlimit BYTES|none|auto] FILE
 //	arenastat attach [-watch D] [-count N] URL
 //	arenastat map [-o map.png] [-duration D] [URL]
 //
-// Every report takes -format table|json|prom. Workloads: mixed (producers
+// Every report takes -format table|json|prom. -memlimit is the heap's
+// memory limit: a byte count, none (or 0) for no limit, or auto for 75% of
+// the machine's available memory; replay defaults to auto (a trace may ask
+// for more memory than the machine has, and the heap's ErrOutOfMemory is
+// a clearer end than the kernel's OOM killer) and stops, with an error, at
+// the first allocation the limit refuses; run defaults to none. Workloads: mixed (producers
 // and consumers passing mixed-size objects over channels), small (steady
 // small objects), growshrink (grow to a peak, free most, scavenge: memory
 // coming back). Traces are in the format of package
 // github.com/offheap/offheap/trace; URLs are those of an arenahttp handler,
 // e.g. http://localhost:6060/debug/offheap/.
 //
-// Bad input gets one line on stderr and exit status 1.
+// Every flag comes before the arguments ("attach -watch 1s URL"), as Go's
+// flag package expects; "--" ends the flags. A usage error (an unknown or
+// malformed flag, a bad flag value, the wrong number of arguments, an
+// unknown command) gets one line on stderr and exit status 2; any other
+// failure (a missing file, a refused connection, a bad reply or trace) one
+// line and exit status 1. A panic is a bug in arenastat or offheap: it is
+// left to crash with its stack trace.
 //
 // arenastat knows nothing of offheap's internals: it uses package arena's
 // exported API only.
@@ -32,8 +43,14 @@ import (
 	"strings"
 )
 
-// exitBad is the exit status for any failure: bad input or a failed run.
-const exitBad = 1
+const (
+	// exitBad is the exit status for a failure other than a usage error:
+	// bad input (a file, a reply) or a failed run.
+	exitBad = 1
+	// exitUsage is the exit status for a usageError, as Go's flag package
+	// and most Unix tools use it.
+	exitUsage = 2
+)
 
 func main() {
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
@@ -46,9 +63,9 @@ type command struct {
 }
 
 var commands = []command{
-	{"run", "[-workload NAME] [-duration D] [-goroutines N] [-memlimit BYTES] [-ops N] [-record FILE] [-format F]",
+	{"run", "[-workload NAME] [-duration D] [-goroutines N] [-memlimit BYTES|none|auto] [-ops N] [-record FILE] [-format F]",
 		"run a workload on a fresh heap and report", runCmd},
-	{"replay", "[-memlimit BYTES] [-format F] FILE", "replay an allocation trace on a fresh heap and report", replayCmd},
+	{"replay", "[-memlimit BYTES|none|auto] [-format F] FILE", "replay an allocation trace on a fresh heap and report", replayCmd},
 	{"attach", "[-watch D] [-count N] [-format F] URL", "report a live process's heap, read from its arenahttp handler", attachCmd},
 	{"map", "[-o FILE.png] [-duration D] [URL]", "draw the page map of a live process, or of a fresh heap after the default workload", mapCmd},
 }
@@ -59,15 +76,9 @@ type output struct {
 	terminal       bool
 }
 
-// realMain runs arenastat and returns its exit status. A panic anywhere on
-// the main goroutine becomes one line on stderr, never a stack trace.
-func realMain(args []string, stdout, stderr io.Writer) (code int) {
-	defer func() {
-		if r := recover(); r != nil {
-			fmt.Fprintf(stderr, "arenastat: internal error: %s\n", oneLine(fmt.Sprint(r)))
-			code = exitBad
-		}
-	}()
+// realMain runs arenastat and returns its exit status. It does not recover
+// panics: one is a bug, and its stack trace is what finds it.
+func realMain(args []string, stdout, stderr io.Writer) int {
 	out := &output{stdout: stdout, stderr: stderr, terminal: isTerminal(stdout)}
 	name, rest := "run", args
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -89,12 +100,15 @@ func realMain(args []string, stdout, stderr io.Writer) (code int) {
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "arenastat %s: %s\n", name, oneLine(err.Error()))
+			if errors.As(err, new(usageError)) {
+				return exitUsage
+			}
 			return exitBad
 		}
 		return 0
 	}
 	fmt.Fprintf(stderr, "arenastat: unknown command %q (want %s, or help)\n", name, commandNames())
-	return exitBad
+	return exitUsage
 }
 
 func commandNames() string {
@@ -114,9 +128,11 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "Run arenastat COMMAND -h for a command's flags.\n")
 }
 
-// oneLine flattens a message to one line.
+// oneLine flattens a message to one line, with any control character
+// left in it escaped (escapeControls): errors can quote what a server, a
+// trace file or a file name held, and those reach the terminal here.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")), " ")
+	return escapeControls(strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")), " "))
 }
 
 // isTerminal reports whether w is a terminal: a character device other

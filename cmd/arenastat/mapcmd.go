@@ -17,7 +17,7 @@ func mapCmd(args []string, out *output) error {
 	fs := newFlagSet("map")
 	png := fs.String("o", "", "write the map as a PNG to this file instead of drawing it on the terminal")
 	d := fs.Duration("duration", mapDuration, "without a URL: how long to run the default workload first")
-	pos, err := parseArgs(fs, args, out)
+	pos, err := fs.parse(args, out)
 	if err != nil {
 		return err
 	}
@@ -27,7 +27,7 @@ func mapCmd(args []string, out *output) error {
 	case 0:
 		cfg := runConfig{workload: defaultWorkload, duration: *d, goroutines: defaultGoroutines}
 		if err := cfg.check(); err != nil {
-			return err
+			return usageError{err}
 		}
 		if _, err := runWorkload(cfg, out, func(h *arena.Heap) { states = h.PageMap(nil) }); err != nil {
 			return err
@@ -36,7 +36,7 @@ func mapCmd(args []string, out *output) error {
 	case 1:
 		base, err := handlerURL(pos[0])
 		if err != nil {
-			return err
+			return usageError{err}
 		}
 		u := *base
 		u.Path += "pagemap"
@@ -47,9 +47,15 @@ func mapCmd(args []string, out *output) error {
 		if states, err = m.Decode(); err != nil {
 			return fmt.Errorf("GET %s: %w", u.String(), err)
 		}
+		// The map is drawn a chunk a row, labelled in this build's page
+		// size: a server with other geometry would be drawn wrong.
+		if m.PageSize != arena.PageSize || m.ChunkPages != heapview.ChunkPages {
+			return fmt.Errorf("GET %s: the page map has %d-byte pages in chunks of %d; this arenastat draws %d-byte pages in chunks of %d",
+				u.String(), m.PageSize, m.ChunkPages, arena.PageSize, heapview.ChunkPages)
+		}
 		source = base.String()
 	default:
-		return fmt.Errorf("want at most one URL, got %d arguments", len(pos))
+		return usagef("want at most one URL, got %d arguments", len(pos))
 	}
 	if *png == "" {
 		return writeTextMap(out.stdout, source, states)

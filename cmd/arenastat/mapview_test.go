@@ -3,8 +3,14 @@ package main
 import (
 	"bytes"
 	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/offheap/offheap/arena"
 	"github.com/offheap/offheap/internal/heapview"
@@ -97,5 +103,41 @@ func TestPNGMap(t *testing.T) {
 	}
 	if _, err := png.Decode(&b); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMapHostilePageMap: the 75-byte reply that claimed 1 TiB of heap (and
+// once cost 3.8 GB and 75 s to draw) is refused quickly and cheaply, and
+// no picture is written.
+func TestMapHostilePageMap(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"page_size":8192,"chunk_pages":512,"pages":134217728,"runs":"134217728r"}`, "out of range"},
+		{`{"page_size":4096,"chunk_pages":512,"pages":1,"runs":"1u"}`, "4096-byte pages"},
+		{`{"page_size":8192,"chunk_pages":1024,"pages":1,"runs":"1u"}`, "chunks of 1024"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(tc.body))
+		}))
+		png := filepath.Join(t.TempDir(), "map.png")
+		var stdout, stderr bytes.Buffer
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		code := realMain([]string{"map", "-o", png, srv.URL}, &stdout, &stderr)
+		took := time.Since(start)
+		runtime.ReadMemStats(&after)
+		srv.Close()
+		if code != exitBad || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%s: exit %d, stderr %q, want %q", tc.body, code, stderr.String(), tc.want)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+			t.Errorf("%s: allocated %d bytes before refusing", tc.body, got)
+		}
+		if took > 2*time.Second {
+			t.Errorf("%s: took %s to refuse", tc.body, took)
+		}
+		if _, err := os.Stat(png); err == nil {
+			t.Errorf("%s: wrote %s", tc.body, png)
+		}
 	}
 }

@@ -18,34 +18,42 @@ const replayBufBytes = 256 << 10
 
 func replayCmd(args []string, out *output) error {
 	fs := newFlagSet("replay")
-	limit := bytesFlag(0)
-	fs.Var(&limit, "memlimit", "arena.Config.MemoryLimit: bytes, or with a unit (256MiB); 0 for none")
-	format := fs.String("format", formatTable, "report format: table, json or prom")
-	pos, err := parseArgs(fs, args, out)
+	// A trace can ask for more than the machine has: without a limit the
+	// kernel's OOM killer, not a report, would end the replay.
+	fs.addMemLimit(memLimitAuto)
+	fs.addFormat()
+	pos, err := fs.parse(args, out)
 	if err != nil {
 		return err
 	}
-	if err := checkFormat(*format); err != nil {
-		return err
-	}
 	if len(pos) != 1 {
-		return fmt.Errorf("want one trace file, got %d arguments", len(pos))
+		return usagef("want one trace file, got %d arguments", len(pos))
 	}
 	f, err := os.Open(pos[0])
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	rep, err := replay(pos[0], bufio.NewReaderSize(f, replayBufBytes), int64(limit))
+	limit, note := fs.memoryLimit()
+	rep, err := replay(pos[0], bufio.NewReaderSize(f, replayBufBytes), limit, note)
 	if err != nil {
 		return err
 	}
-	return rep.write(out.stdout, *format)
+	return rep.write(out.stdout, fs.format)
 }
 
-// replay performs the trace in r on a fresh heap, through one Cache, and
-// reports the heap with the trace's live objects still allocated.
-func replay(name string, r io.Reader, memLimit int64) (*Report, error) {
+// replay performs the trace in r on a fresh heap limited to memLimit bytes
+// (0: none), through one Cache, and reports the heap with the trace's live
+// objects still allocated; limitNote says what the limit is, for the
+// report and errors.
+//
+// An allocation the limit refuses stops the replay with an error that
+// wraps arena.ErrOutOfMemory: from there on the heap is no longer the
+// traced program's, and a report of it would mislead. An allocation no
+// heap could serve (ErrInvalidSize: larger than the reservation) is
+// counted, as the program that made the trace presumably got an error
+// too, and its free skipped.
+func replay(name string, r io.Reader, memLimit int64, limitNote string) (*Report, error) {
 	h, err := arena.NewHeap(arena.Config{MemoryLimit: memLimit})
 	if err != nil {
 		return nil, err
@@ -58,7 +66,7 @@ func replay(name string, r io.Reader, memLimit int64) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	sum := &Summary{Trace: name}
+	sum := &Summary{Trace: name, MemoryLimit: limitNote}
 	objs := make(map[uint64]unsafe.Pointer) // nil: the allocation failed
 	start := time.Now()
 	for {
@@ -77,8 +85,9 @@ func replay(name string, r io.Reader, memLimit int64) (*Report, error) {
 				touch(ptr, op.Size)
 				sum.Allocs++
 				sum.AllocBytes += uint64(op.Size)
-			case errors.Is(err, arena.ErrOutOfMemory):
-				sum.OOM++
+			case errors.Is(err, arena.ErrOutOfMemory) && !errors.Is(err, arena.ErrInvalidSize):
+				return nil, fmt.Errorf("%s: line %d: allocating %d bytes: %w; memory limit %s",
+					name, op.Line, op.Size, err, limitNote)
 			default:
 				sum.Failed++
 			}

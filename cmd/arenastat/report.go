@@ -36,6 +36,9 @@ type Summary struct {
 	OOM        uint64        `json:"oom_failures"` // allocations refused with ErrOutOfMemory
 	Failed     uint64        `json:"other_failures,omitempty"`
 	Scavenged  uint64        `json:"scavenged_bytes,omitempty"` // what h.Scavenge returned
+	// MemoryLimit says what -memlimit gave the heap and where it came from
+	// (auto: from /proc/meminfo).
+	MemoryLimit string `json:"memory_limit,omitempty"`
 }
 
 // Rates are the changes per second between two snapshots (attach -watch).
@@ -105,6 +108,9 @@ func (r *Report) writeTable(w io.Writer) error {
 		ew.Printf("\n")
 		if s.Duration > 0 {
 			ew.Printf("  %.0f allocs/s, %.0f frees/s\n", float64(s.Allocs)/s.Duration.Seconds(), float64(s.Frees)/s.Duration.Seconds())
+		}
+		if s.MemoryLimit != "" {
+			ew.Printf("  memory limit: %s\n", s.MemoryLimit)
 		}
 		ew.Printf("  out-of-memory failures: %d", s.OOM)
 		if s.Failed > 0 {

@@ -25,6 +25,7 @@ type runConfig struct {
 	duration   time.Duration
 	goroutines int
 	memLimit   int64
+	limitNote  string // what memLimit is and where it came from
 	maxAllocs  uint64
 	record     string // trace file; "" for none
 }
@@ -48,30 +49,28 @@ func runCmd(args []string, out *output) error {
 	fs.StringVar(&cfg.workload, "workload", defaultWorkload, "workload: "+workloadNames())
 	fs.DurationVar(&cfg.duration, "duration", defaultDuration, "how long to run")
 	fs.IntVar(&cfg.goroutines, "goroutines", defaultGoroutines, "worker goroutines, each with an arena.Cache")
-	limit := bytesFlag(0)
-	fs.Var(&limit, "memlimit", "arena.Config.MemoryLimit: bytes, or with a unit (256MiB); 0 for none")
+	// A workload stays within its own bounds (and counts out-of-memory
+	// failures rather than stopping at one): no limit unless asked.
+	fs.addMemLimit(memLimitNone)
 	fs.Uint64Var(&cfg.maxAllocs, "ops", 0, "stop after this many allocations (0: run for -duration)")
 	fs.StringVar(&cfg.record, "record", "", "write the run's allocation trace to this file")
-	format := fs.String("format", formatTable, "report format: table, json or prom")
-	pos, err := parseArgs(fs, args, out)
+	fs.addFormat()
+	pos, err := fs.parse(args, out)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("unexpected argument %q", pos[0])
+		return usagef("unexpected argument %q", pos[0])
 	}
-	cfg.memLimit = int64(limit)
-	if err := checkFormat(*format); err != nil {
-		return err
-	}
+	cfg.memLimit, cfg.limitNote = fs.memoryLimit()
 	if err := cfg.check(); err != nil {
-		return err
+		return usageError{err}
 	}
 	rep, err := runWorkload(cfg, out, nil)
 	if err != nil {
 		return err
 	}
-	return rep.write(out.stdout, *format)
+	return rep.write(out.stdout, fs.format)
 }
 
 // runWorkload runs a workload on a fresh heap and reports on it. inspect,
@@ -133,7 +132,7 @@ func runWorkload(cfg runConfig, out *output, inspect func(h *arena.Heap)) (*Repo
 		Summary: &Summary{
 			Workload: cfg.workload, Duration: took, Goroutines: cfg.goroutines,
 			Allocs: w.allocs.Load(), Frees: w.frees.Load(), AllocBytes: w.allocBytes.Load(),
-			OOM: w.oom.Load(), Scavenged: w.scavenged,
+			OOM: w.oom.Load(), Scavenged: w.scavenged, MemoryLimit: cfg.limitNote,
 		},
 		Phases: phases,
 	}

@@ -79,14 +79,6 @@ func (w *worker) fail(err error) {
 	w.stop.Store(true)
 }
 
-// recoverPanic, deferred first in every workload goroutine, turns a panic
-// into a failed run instead of a crash with a stack trace.
-func (w *worker) recoverPanic() {
-	if r := recover(); r != nil {
-		w.fail(fmt.Errorf("workload panicked: %v", r))
-	}
-}
-
 // elapsed is the fraction of the run's time gone, for the progress bar.
 func (w *worker) elapsed() float64 {
 	return min(float64(time.Since(w.start))/float64(w.duration), 1)

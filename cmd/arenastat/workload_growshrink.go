@@ -32,7 +32,6 @@ func runGrowShrink(w *worker) ([]Phase, func(), error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer w.recoverPanic()
 			a, r := w.wrap(caches[i]), rng(i)
 			for !w.stopped() && w.allocBytes.Load() < growPeak && w.oom.Load() == 0 {
 				if p := w.alloc(a, mixedSize(r)); p != nil {
@@ -49,7 +48,6 @@ func runGrowShrink(w *worker) ([]Phase, func(), error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer w.recoverPanic()
 			a := w.wrap(caches[i])
 			kept := held[i][:0]
 			for j, p := range held[i] {

@@ -52,7 +52,6 @@ func runMixed(w *worker) ([]Phase, func(), error) {
 		prod.Add(1)
 		go func() {
 			defer prod.Done()
-			defer w.recoverPanic()
 			c := w.h.NewCache()
 			defer c.Close()
 			a, r := w.wrap(c), rng(i)
@@ -78,7 +77,6 @@ func runMixed(w *worker) ([]Phase, func(), error) {
 		cons.Add(1)
 		go func() {
 			defer cons.Done()
-			defer w.recoverPanic()
 			a, r := w.wrap(caches[i]), rng(consumerSeed+i)
 			for batch := range ch {
 				for _, p := range batch {

@@ -29,7 +29,6 @@ func runSmall(w *worker) ([]Phase, func(), error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer w.recoverPanic()
 			a, r := w.wrap(caches[i]), rng(i)
 			for !w.stopped() {
 				p := w.alloc(a, between(r, smallMin, smallMax))

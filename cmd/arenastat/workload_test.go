@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -82,7 +84,7 @@ func TestRecordReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := replay(file, bytes.NewReader(data), 0)
+	again, err := replay(file, bytes.NewReader(data), 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,13 +102,14 @@ func TestReplayErrors(t *testing.T) {
 		{"nonsense\n", "t.trace: line 1: bad header"},
 		{trace.Header + "\na 1 10\nf 2\n", "t.trace: line 3: free of unknown id 2"},
 	} {
-		_, err := replay("t.trace", strings.NewReader(tc.in), 0)
+		_, err := replay("t.trace", strings.NewReader(tc.in), 0, "")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("replay(%q) = %v, want %q", tc.in, err, tc.want)
 		}
 	}
-	// Allocations the heap refuses are counted, and their frees skipped.
-	rep, err := replay("t.trace", strings.NewReader(trace.Header+"\na 1 1099511627776\na 2 8\nf 1\nf 2\n"), 0)
+	// Allocations the heap could never serve are counted, and their frees
+	// skipped.
+	rep, err := replay("t.trace", strings.NewReader(trace.Header+"\na 1 1099511627776\na 2 8\nf 1\nf 2\n"), 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,5 +130,60 @@ func TestProgress(t *testing.T) {
 	stop()
 	if got := sb.String(); !strings.Contains(got, "100%") || !strings.HasSuffix(got, "\r\x1b[K") {
 		t.Fatalf("progress %q", got)
+	}
+}
+
+// TestReplayStopsAtMemoryLimit: a trace asking for more than the limit
+// stops with ErrOutOfMemory naming the line, size and limit, instead of
+// running on (or, with no limit, growing until the kernel kills it).
+func TestReplayStopsAtMemoryLimit(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(trace.Header + "\n")
+	for i := 1; i <= 64; i++ {
+		fmt.Fprintf(&b, "a %d %d\n", i, 1<<20) // 64 MiB in all
+	}
+	_, err := replay("big.trace", strings.NewReader(b.String()), 16<<20, "16.0 MiB (-memlimit)")
+	if !errors.Is(err, arena.ErrOutOfMemory) {
+		t.Fatalf("replay under a 16 MiB limit: %v, want ErrOutOfMemory", err)
+	}
+	for _, want := range []string{"big.trace: line ", "1048576 bytes", "16.0 MiB (-memlimit)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestAutoMemLimit(t *testing.T) {
+	const meminfo = "MemTotal:       32000000 kB\nMemFree:         1000000 kB\nMemAvailable:   16777216 kB\nBuffers:          100 kB\n"
+	limit, note, err := autoMemLimit(meminfo)
+	if want := int64(16777216) << 10 * autoLimitPercent / 100; err != nil || limit != want {
+		t.Fatalf("autoMemLimit = %d, %v; want %d", limit, err, want)
+	}
+	if !strings.Contains(note, "12.0 GiB") || !strings.Contains(note, "MemAvailable") || !strings.Contains(note, "-memlimit") {
+		t.Errorf("note %q", note)
+	}
+	// Kernels before 3.14 have no MemAvailable: MemTotal stands in.
+	if limit, _, err := autoMemLimit("MemTotal: 1000 kB\nMemFree: 10 kB\n"); err != nil || limit != 1000<<10*autoLimitPercent/100 {
+		t.Errorf("without MemAvailable: %d, %v", limit, err)
+	}
+	for _, bad := range []string{"", "MemAvailable: lots kB\n", "MemAvailable: 0 kB\n", "MemAvailable: 12 MB\n", "MemAvailable: 99999999999999999999 kB\n"} {
+		if limit, _, err := autoMemLimit(bad); err == nil {
+			t.Errorf("autoMemLimit(%q) = %d, want an error", bad, limit)
+		}
+	}
+}
+
+func TestMemLimitFlag(t *testing.T) {
+	for in, want := range map[string]memLimitFlag{
+		"auto": {auto: true}, "none": {}, "0": {}, "256MiB": {bytes: 256 << 20},
+	} {
+		var m memLimitFlag
+		if err := m.Set(in); err != nil || m != want {
+			t.Errorf("Set(%q) = %+v, %v; want %+v", in, m, err, want)
+		}
+	}
+	var m memLimitFlag
+	if m.Set("-1") == nil || m.Set("some") == nil {
+		t.Error("bad -memlimit accepted")
 	}
 }

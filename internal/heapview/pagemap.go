@@ -11,10 +11,28 @@ import (
 // pages); the page map is drawn one chunk a row. arena does not export it.
 const ChunkPages = 512
 
-// MaxMapPages bounds the pages a decoded page map may claim (1 TiB of
-// heap), so a bad or hostile document cannot make a reader allocate
-// without end.
-const MaxMapPages = 1 << 27
+// MaxMapPages bounds the pages a decoded page map may claim: the pages of
+// a heap grown to arena.DefaultReserve (64 GiB, 8 Mi pages), so any heap
+// with the default reservation can be read, while a document claiming more
+// is refused before anything is allocated. Decoding costs a byte per page
+// (8 MiB at most); arenastat's PNG of that many pages is 16,384 chunk rows,
+// 1,024 x 229,374 pixels at a byte each (about 230 MB), where 1 TiB of
+// claimed heap once cost 3.8 GB and 75 s from a 75-byte reply.
+const MaxMapPages = arena.DefaultReserve / arena.PageSize
+
+// The geometry a page map may declare: powers of two within these bounds.
+// offheap uses 8 KiB pages in 512-page chunks; the bounds leave room for
+// other page sizes (a 4 KiB kernel page up to a 64 KiB one) without taking
+// nonsense that would make a reader's arithmetic overflow.
+const (
+	minMapPageSize   = 4 << 10
+	maxMapPageSize   = 64 << 10
+	maxMapChunkPages = 1 << 12
+)
+
+// maxRunDigits bounds the digits of one run count: MaxMapPages has 7, so
+// a longer count is refused without being parsed.
+const maxRunDigits = 10
 
 // The letters of the page states in PageMap.Runs.
 const (
@@ -64,11 +82,16 @@ func stateLetter(s arena.PageState) byte {
 
 // Decode checks m and returns its page states.
 func (m PageMap) Decode() ([]arena.PageState, error) {
+	// Everything declared is checked before anything is allocated, and
+	// each run against the pages still declared before it is expanded: the
+	// work done is bounded by MaxMapPages, not by what a sender claims.
 	if m.Pages < 0 || m.Pages > MaxMapPages {
-		return nil, fmt.Errorf("page map: %d pages out of range [0, %d]", m.Pages, MaxMapPages)
+		return nil, fmt.Errorf("page map: %d pages out of range [0, %d] (the limit MaxMapPages: a heap grown to arena.DefaultReserve)",
+			m.Pages, MaxMapPages)
 	}
-	if m.ChunkPages <= 0 || m.PageSize <= 0 {
-		return nil, fmt.Errorf("page map: bad geometry: page size %d, chunk pages %d", m.PageSize, m.ChunkPages)
+	if !powerOfTwoIn(m.PageSize, minMapPageSize, maxMapPageSize) || !powerOfTwoIn(m.ChunkPages, 1, maxMapChunkPages) {
+		return nil, fmt.Errorf("page map: bad geometry: page size %d (want a power of two in [%d, %d]), chunk pages %d (want a power of two in [1, %d])",
+			m.PageSize, minMapPageSize, maxMapPageSize, m.ChunkPages, maxMapChunkPages)
 	}
 	out := make([]arena.PageState, 0, m.Pages)
 	r := m.Runs
@@ -80,9 +103,12 @@ func (m PageMap) Decode() ([]arena.PageState, error) {
 		if i == 0 || i == len(r) {
 			return nil, fmt.Errorf("page map: bad run at %q: want <count><u|f|r>", clip(r))
 		}
-		n, err := strconv.Atoi(r[:i])
-		if err != nil || n <= 0 || n > m.Pages-len(out) {
-			return nil, fmt.Errorf("page map: bad run count %q (%d pages left)", r[:i], m.Pages-len(out))
+		n, err := 0, error(nil)
+		if i <= maxRunDigits {
+			n, err = strconv.Atoi(r[:i])
+		}
+		if i > maxRunDigits || err != nil || n <= 0 || n > m.Pages-len(out) {
+			return nil, fmt.Errorf("page map: bad run count %q (%d pages left)", clip(r[:i]), m.Pages-len(out))
 		}
 		var s arena.PageState
 		switch r[i] {
@@ -95,8 +121,10 @@ func (m PageMap) Decode() ([]arena.PageState, error) {
 		default:
 			return nil, fmt.Errorf("page map: unknown page state %q", r[i])
 		}
-		for range n {
-			out = append(out, s)
+		lo := len(out)
+		out = out[:lo+n] // within the capacity made above: n <= m.Pages-len(out)
+		for j := lo; j < len(out); j++ {
+			out[j] = s
 		}
 		r = r[i+1:]
 	}
@@ -105,6 +133,9 @@ func (m PageMap) Decode() ([]arena.PageState, error) {
 	}
 	return out, nil
 }
+
+// powerOfTwoIn reports whether n is a power of two in [lo, hi].
+func powerOfTwoIn(n, lo, hi int) bool { return n >= lo && n <= hi && n&(n-1) == 0 }
 
 func clip(s string) string {
 	if len(s) > maxClip {

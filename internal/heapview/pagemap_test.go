@@ -1,9 +1,14 @@
 package heapview
 
 import (
+	"encoding/json"
+	"fmt"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/offheap/offheap/arena"
 )
@@ -82,5 +87,67 @@ func TestUnits(t *testing.T) {
 	}
 	if got := Percent(0.125); got != "12.5 %" {
 		t.Errorf("Percent = %q", got)
+	}
+}
+
+// hostilePageMap is 75 bytes that claimed 1 TiB of heap: before the
+// bound, decoding it allocated 128 MiB and drawing it 3.8 GB and 75 s.
+const hostilePageMap = `{"page_size":8192,"chunk_pages":512,"pages":134217728,"runs":"134217728r"}`
+
+func TestPageMapHostileIsCheap(t *testing.T) {
+	var m PageMap
+	if err := json.Unmarshal([]byte(hostilePageMap), &m); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	_, err = m.Decode()
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "limit") || !strings.Contains(err.Error(), strconv.Itoa(MaxMapPages)) {
+		t.Fatalf("Decode of %s: %v, want an error naming the limit", hostilePageMap, err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Errorf("Decode allocated %d bytes before refusing", got)
+	}
+	if took > 100*time.Millisecond {
+		t.Errorf("Decode took %s before refusing", took)
+	}
+	if allocs := testing.AllocsPerRun(10, func() { m.Decode() }); allocs > 10 {
+		t.Errorf("%v allocations per refused Decode", allocs)
+	}
+}
+
+func TestPageMapGeometry(t *testing.T) {
+	for _, g := range [][2]int{{8192, 512}, {4096, 1}, {1 << 16, 1 << 12}} {
+		m := PageMap{PageSize: g[0], ChunkPages: g[1], Pages: 1, Runs: "1u"}
+		if _, err := m.Decode(); err != nil {
+			t.Errorf("geometry %v refused: %v", g, err)
+		}
+	}
+	for _, g := range [][2]int{{0, 512}, {8192, 0}, {-8192, 512}, {8191, 512}, {8192, 500}, {1 << 40, 512}, {8192, 1 << 30}, {2048, 512}} {
+		m := PageMap{PageSize: g[0], ChunkPages: g[1], Pages: 1, Runs: "1u"}
+		if _, err := m.Decode(); err == nil || !strings.Contains(err.Error(), "geometry") {
+			t.Errorf("geometry %v: %v, want a geometry error", g, err)
+		}
+	}
+}
+
+// TestPageMapRunsBounded: a run count may not run past the declared
+// pages, however many digits it has, and the error comes before the run is
+// expanded.
+func TestPageMapRunsBounded(t *testing.T) {
+	m := PageMap{PageSize: 8192, ChunkPages: 512, Pages: 10, Runs: "5u" + strings.Repeat("9", 1<<20) + "r"}
+	start := time.Now()
+	if _, err := m.Decode(); err == nil || !strings.Contains(err.Error(), "bad run count") {
+		t.Fatalf("Decode: %v", err)
+	}
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("refusing a 1 MiB run count took %s", took)
+	}
+	if msg := fmt.Sprint(m.Decode()); len(msg) > 200 {
+		t.Errorf("error quotes %d bytes", len(msg))
 	}
 }
