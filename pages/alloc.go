@@ -106,7 +106,7 @@ func (a *Allocator) Close() error {
 }
 
 func (a *Allocator) chunkAddr(c uint) uintptr { return a.base + uintptr(c)*ChunkBytes }
-func (a *Allocator) pageAddr(p uint) uintptr  { return a.base + uintptr(p)<<PageShift }
+func (a *Allocator) pageAddr(p uint) uintptr  { return a.base + uintptr(p)<<pageShift }
 
 func (a *Allocator) isGrown(c uint) bool { return a.grown[c/64]&(1<<(c%64)) != 0 }
 
@@ -117,10 +117,10 @@ func (a *Allocator) pageRange(base, npages uintptr) (uint, uint, error) {
 		return 0, 0, ErrClosed
 	}
 	if npages == 0 || base < a.base || base%PageSize != 0 ||
-		(base-a.base)>>PageShift >= uintptr(a.npages) || npages > uintptr(a.npages)-(base-a.base)>>PageShift {
+		(base-a.base)>>pageShift >= uintptr(a.npages) || npages > uintptr(a.npages)-(base-a.base)>>pageShift {
 		return 0, 0, fmt.Errorf("%w: [%#x, +%d pages)", ErrInvalidRange, base, npages)
 	}
-	return uint((base - a.base) >> PageShift), uint(npages), nil
+	return uint((base - a.base) >> pageShift), uint(npages), nil
 }
 
 // Grow makes [base, base+npages*PageSize) allocatable; chunk aligned,
@@ -382,10 +382,10 @@ func (a *Allocator) leafAfterFree(c, i, k uint) summary {
 
 // State reports the state of the page containing addr.
 func (a *Allocator) State(addr uintptr) State {
-	if a.closed || addr < a.base || (addr-a.base)>>PageShift >= uintptr(a.npages) {
+	if a.closed || addr < a.base || (addr-a.base)>>pageShift >= uintptr(a.npages) {
 		return NotGrown
 	}
-	p := uint((addr - a.base) >> PageShift)
+	p := uint((addr - a.base) >> pageShift)
 	c, i := p/ChunkPages, p%ChunkPages
 	if !a.isGrown(c) {
 		return NotGrown

@@ -3,12 +3,18 @@ package pages
 // api.go declares the package's constants, errors and types; the methods
 // documented with them live in alloc.go, cache.go and scavenge.go.
 
-import "errors"
+import (
+	"errors"
 
+	"github.com/offheap/offheap/sizeclasses"
+)
+
+// The heap page size is the size-class table's: classes are cut to whole
+// pages, so the generated table defines it and this package refers to it.
 const (
-	PageShift   = 13
-	PageSize    = 1 << PageShift // 8 KiB heap page
-	ChunkPages  = 512            // pages per chunk (one bitmap word-set)
+	pageShift   = sizeclasses.PageShift
+	PageSize    = sizeclasses.PageSize // 8 KiB heap page
+	ChunkPages  = 512                  // pages per chunk (one bitmap word-set)
 	ChunkBytes  = ChunkPages * PageSize
 	CachePages  = 64 // pages in one worker page cache block
 	CacheMaxRun = 16 // the page cache serves runs of fewer than this many pages

@@ -52,7 +52,7 @@ func (c *Cache) Alloc(npages uintptr) (base, scav uintptr) {
 		c.FreeBits &^= bit
 		scav = uintptr(c.ScavBits>>i) & 1
 		c.ScavBits &^= bit
-		return c.Base + uintptr(i)<<PageShift, scav
+		return c.Base + uintptr(i)<<pageShift, scav
 	}
 	if npages == 0 || npages >= CacheMaxRun {
 		return 0, 0
@@ -66,7 +66,7 @@ func (c *Cache) Alloc(npages uintptr) (base, scav uintptr) {
 	scav = uintptr(bits.OnesCount64(c.ScavBits & m))
 	c.FreeBits &^= m
 	c.ScavBits &^= m
-	return c.Base + uintptr(i)<<PageShift, scav
+	return c.Base + uintptr(i)<<pageShift, scav
 }
 
 // Empty reports whether c holds no free page.
@@ -80,10 +80,10 @@ func (a *Allocator) FlushCache(c *Cache) {
 		*c = Cache{}
 		return
 	}
-	if c.Base < a.base || (c.Base-a.base)%(CachePages*PageSize) != 0 || (c.Base-a.base)>>PageShift >= uintptr(a.npages) {
+	if c.Base < a.base || (c.Base-a.base)%(CachePages*PageSize) != 0 || (c.Base-a.base)>>pageShift >= uintptr(a.npages) {
 		panic(fmt.Sprintf("pages: FlushCache of a cache at %#x outside the allocator [%#x, +%d pages)", c.Base, a.base, a.npages))
 	}
-	p := uint((c.Base - a.base) >> PageShift)
+	p := uint((c.Base - a.base) >> pageShift)
 	ch, w := p/ChunkPages, p%ChunkPages/64
 	cb := &a.chunks[ch]
 	if !a.isGrown(ch) || cb.inUse[w]&c.FreeBits != c.FreeBits {

@@ -3,16 +3,9 @@ package sizeclasses
 // api.go holds the lookups spans/ and arena/ use; the tables they read are
 // generated into table.go by go generate.
 
-const (
-	PageShift    = 13
-	PageSize     = 1 << PageShift // heap page, 8 KiB
-	MaxSmallSize = 32 << 10       // largest size served from a size class
-)
-
-// NumClasses counts classes including class 0, which means "large object,
-// own span". (Defined in the generated file, table.go, together with
-// MaxObjectsPerSpan and MaxSpanPages.)
-// const NumClasses = ...
+// PageShift, PageSize, MaxSmallSize and NumClasses are defined in the
+// generated file, table.go, from the generator's rules
+// (internal/classgen/rules.go), so each is stated once.
 
 // SizeToClass returns the smallest class whose size is >= size, for
 // 0 < size <= MaxSmallSize. O(1) (table lookups).

@@ -54,9 +54,9 @@ func TestClassInvariants(t *testing.T) {
 		}
 		maxObjects, maxPages = max(maxObjects, objects), max(maxPages, pages)
 	}
-	if maxObjects != MaxObjectsPerSpan || maxPages != MaxSpanPages {
-		t.Errorf("MaxObjectsPerSpan, MaxSpanPages = %d, %d; classes give %d, %d",
-			MaxObjectsPerSpan, MaxSpanPages, maxObjects, maxPages)
+	if maxObjects != maxObjectsPerSpan || maxPages != maxSpanPages {
+		t.Errorf("maxObjectsPerSpan, maxSpanPages = %d, %d; classes give %d, %d",
+			maxObjectsPerSpan, maxSpanPages, maxObjects, maxPages)
 	}
 }
 

@@ -100,12 +100,21 @@ package sizeclasses
 // 66 classes; largest max waste 87.50% (class 1), 46.88% (class 3) from class 2 on.
 
 const (
+	// PageShift is log2 of the heap page size. The heap's page geometry is
+	// defined here, once, because the classes are cut to whole pages:
+	// pages and spans refer to this constant.
+	PageShift = 13
+	// PageSize is the heap page size in bytes.
+	PageSize = 1 << PageShift
+	// MaxSmallSize is the largest size served from a size class (32 KiB).
+	MaxSmallSize = 32768
+
 	// NumClasses counts the classes, class 0 (large objects) included.
 	NumClasses = 67
-	// MaxObjectsPerSpan is the most objects a span of any class holds.
-	MaxObjectsPerSpan = 1024
-	// MaxSpanPages is the most pages a span of any class has.
-	MaxSpanPages = 10
+	// maxObjectsPerSpan is the most objects a span of any class holds.
+	maxObjectsPerSpan = 1024
+	// maxSpanPages is the most pages a span of any class has.
+	maxSpanPages = 10
 
 	smallSizeDiv = 8
 	smallSizeMax = 1024

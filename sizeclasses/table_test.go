@@ -36,8 +36,8 @@ func TestGeneratorConstants(t *testing.T) {
 	if classgen.SmallSizeDiv != smallSizeDiv || classgen.SmallSizeMax != smallSizeMax || classgen.LargeSizeDiv != largeSizeDiv {
 		t.Errorf("classgen lookup steps differ from the table's")
 	}
-	if MaxObjectsPerSpan > classgen.MaxObjects {
-		t.Errorf("MaxObjectsPerSpan = %d, above the rule's %d", MaxObjectsPerSpan, classgen.MaxObjects)
+	if maxObjectsPerSpan > classgen.MaxObjects {
+		t.Errorf("maxObjectsPerSpan = %d, above the rule's %d", maxObjectsPerSpan, classgen.MaxObjects)
 	}
 	classes, err := classgen.Classes()
 	if err != nil {

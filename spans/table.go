@@ -8,11 +8,13 @@ import (
 	"unsafe"
 
 	"github.com/offheap/offheap/mmap"
+	"github.com/offheap/offheap/sizeclasses"
 )
 
 const (
-	pageShift = 13
-	pageSize  = 1 << pageShift
+	// The heap page geometry is the size-class table's (see sizeclasses).
+	pageShift = sizeclasses.PageShift
+	pageSize  = sizeclasses.PageSize
 
 	// recordUnit is the granularity of record offsets: an ID is an offset
 	// in the record mapping divided by it, so 32-bit IDs address 256 GiB of

@@ -49,9 +49,9 @@ func mapCmd(args []string, out *output) error {
 		}
 		// The map is drawn a chunk a row, labelled in this build's page
 		// size: a server with other geometry would be drawn wrong.
-		if m.PageSize != arena.PageSize || m.ChunkPages != heapview.ChunkPages {
+		if m.PageSize != arena.PageSize || m.ChunkPages != arena.ChunkPages {
 			return fmt.Errorf("GET %s: the page map has %d-byte pages in chunks of %d; this arenastat draws %d-byte pages in chunks of %d",
-				u.String(), m.PageSize, m.ChunkPages, arena.PageSize, heapview.ChunkPages)
+				u.String(), m.PageSize, m.ChunkPages, arena.PageSize, arena.ChunkPages)
 		}
 		source = base.String()
 	default:

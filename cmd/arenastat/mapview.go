@@ -68,7 +68,7 @@ func countStates(states []arena.PageState) stateCounts {
 }
 
 // chunks returns how many chunk rows n pages take.
-func chunks(n int) int { return (n + heapview.ChunkPages - 1) / heapview.ChunkPages }
+func chunks(n int) int { return (n + arena.ChunkPages - 1) / arena.ChunkPages }
 
 // glyph draws a run of pages as one character.
 func glyph(states []arena.PageState) rune {
@@ -94,20 +94,20 @@ func writeTextMap(w io.Writer, source string, states []arena.PageState) error {
 	ew := &heapview.ErrWriter{W: w}
 	c := countStates(states)
 	ew.Printf("page map of %s: %d chunks of %d pages (%s), %d pages in use, %d free, %d released\n",
-		source, chunks(len(states)), heapview.ChunkPages, heapview.Bytes(heapview.ChunkPages*arena.PageSize),
+		source, chunks(len(states)), arena.ChunkPages, heapview.Bytes(arena.ChunkPages*arena.PageSize),
 		c.inUse, c.free, c.released)
 	ew.Printf("one character = %d pages: %c all in use  %c half or more  %c some  %c free (committed)  %c released\n",
 		pagesPerGlyph, glyphAllInUse, glyphMostInUse, glyphSomeInUse, glyphFree, glyphReleased)
 	var row strings.Builder
-	for ch := 0; ch*heapview.ChunkPages < len(states); ch++ {
-		lo := ch * heapview.ChunkPages
-		chunk := states[lo:min(lo+heapview.ChunkPages, len(states))]
+	for ch := 0; ch*arena.ChunkPages < len(states); ch++ {
+		lo := ch * arena.ChunkPages
+		chunk := states[lo:min(lo+arena.ChunkPages, len(states))]
 		row.Reset()
-		for g := 0; g < heapview.ChunkPages; g += pagesPerGlyph {
+		for g := 0; g < arena.ChunkPages; g += pagesPerGlyph {
 			row.WriteRune(glyph(chunk[min(g, len(chunk)):min(g+pagesPerGlyph, len(chunk))]))
 		}
 		cc := countStates(chunk)
-		ew.Printf("%5d |%s| %3d%% in use\n", ch, row.String(), 100*cc.inUse/heapview.ChunkPages)
+		ew.Printf("%5d |%s| %3d%% in use\n", ch, row.String(), 100*cc.inUse/arena.ChunkPages)
 	}
 	return ew.Err
 }
@@ -116,7 +116,7 @@ func writeTextMap(w io.Writer, source string, states []arena.PageState) error {
 // per page, a colour per state.
 func writePNGMap(w io.Writer, states []arena.PageState) error {
 	rows := max(chunks(len(states)), 1)
-	img := image.NewPaletted(image.Rect(0, 0, heapview.ChunkPages*pngPageWidth, rows*(pngRowHeight+pngRowGap)-pngRowGap), pngPalette)
+	img := image.NewPaletted(image.Rect(0, 0, arena.ChunkPages*pngPageWidth, rows*(pngRowHeight+pngRowGap)-pngRowGap), pngPalette)
 	for i, s := range states {
 		idx := uint8(pngReleased)
 		switch s {
@@ -125,7 +125,7 @@ func writePNGMap(w io.Writer, states []arena.PageState) error {
 		case arena.PageFree:
 			idx = pngFree
 		}
-		x0, y0 := (i%heapview.ChunkPages)*pngPageWidth, (i/heapview.ChunkPages)*(pngRowHeight+pngRowGap)
+		x0, y0 := (i%arena.ChunkPages)*pngPageWidth, (i/arena.ChunkPages)*(pngRowHeight+pngRowGap)
 		for y := y0; y < y0+pngRowHeight; y++ {
 			for x := x0; x < x0+pngPageWidth; x++ {
 				img.SetColorIndex(x, y, idx)

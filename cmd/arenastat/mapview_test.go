@@ -13,14 +13,13 @@ import (
 	"time"
 
 	"github.com/offheap/offheap/arena"
-	"github.com/offheap/offheap/internal/heapview"
 )
 
 // fixedMap is two chunks: the first half (and 4 pages more) in use, then
 // a free stretch, then released pages; the second chunk released but for
 // 2 pages in use.
 func fixedMap() []arena.PageState {
-	s := make([]arena.PageState, 2*heapview.ChunkPages)
+	s := make([]arena.PageState, 2*arena.ChunkPages)
 	for i := range s {
 		switch {
 		case i < 256:
@@ -29,7 +28,7 @@ func fixedMap() []arena.PageState {
 			s[i] = arena.PageInUse // a glyph of 8 with 4 in use: "▓"
 		case i < 384:
 			s[i] = arena.PageFree
-		case i >= heapview.ChunkPages && i < heapview.ChunkPages+2:
+		case i >= arena.ChunkPages && i < arena.ChunkPages+2:
 			s[i] = arena.PageInUse // 2 of 8 in use: "▒"
 		default:
 			s[i] = arena.PageReleased
@@ -79,16 +78,16 @@ func TestPNGMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantW, wantH := heapview.ChunkPages*pngPageWidth, 2*(pngRowHeight+pngRowGap)-pngRowGap
+	wantW, wantH := arena.ChunkPages*pngPageWidth, 2*(pngRowHeight+pngRowGap)-pngRowGap
 	if r := img.Bounds(); r.Dx() != wantW || r.Dy() != wantH {
 		t.Fatalf("PNG %v, want %dx%d", r, wantW, wantH)
 	}
 	at := func(page int) int {
-		x := (page % heapview.ChunkPages) * pngPageWidth
-		y := page / heapview.ChunkPages * (pngRowHeight + pngRowGap)
+		x := (page % arena.ChunkPages) * pngPageWidth
+		y := page / arena.ChunkPages * (pngRowHeight + pngRowGap)
 		return pngPalette.Index(img.At(x, y))
 	}
-	for page, want := range map[int]int{0: pngInUse, 300: pngFree, 400: pngReleased, heapview.ChunkPages + 1: pngInUse} {
+	for page, want := range map[int]int{0: pngInUse, 300: pngFree, 400: pngReleased, arena.ChunkPages + 1: pngInUse} {
 		if got := at(page); got != want {
 			t.Errorf("page %d drawn in colour %d, want %d", page, got, want)
 		}

@@ -7,10 +7,6 @@ import (
 	"github.com/offheap/offheap/arena"
 )
 
-// ChunkPages is how many pages the heap grows by at a time (4 MiB of 8 KiB
-// pages); the page map is drawn one chunk a row. arena does not export it.
-const ChunkPages = 512
-
 // MaxMapPages bounds the pages a decoded page map may claim: the pages of
 // a heap grown to arena.DefaultReserve (64 GiB, 8 Mi pages), so any heap
 // with the default reservation can be read, while a document claiming more
@@ -55,7 +51,7 @@ type PageMap struct {
 
 // EncodePageMap encodes states.
 func EncodePageMap(states []arena.PageState) PageMap {
-	m := PageMap{PageSize: arena.PageSize, ChunkPages: ChunkPages, Pages: len(states)}
+	m := PageMap{PageSize: arena.PageSize, ChunkPages: arena.ChunkPages, Pages: len(states)}
 	var b []byte
 	for i := 0; i < len(states); {
 		j := i + 1

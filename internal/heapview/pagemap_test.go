@@ -17,7 +17,7 @@ func TestPageMapRoundTrip(t *testing.T) {
 	const u, f, r = arena.PageInUse, arena.PageFree, arena.PageReleased
 	states := []arena.PageState{u, u, u, f, r, r, u}
 	m := EncodePageMap(states)
-	if m.Runs != "3u1f2r1u" || m.Pages != 7 || m.ChunkPages != ChunkPages || m.PageSize != arena.PageSize {
+	if m.Runs != "3u1f2r1u" || m.Pages != 7 || m.ChunkPages != arena.ChunkPages || m.PageSize != arena.PageSize {
 		t.Fatalf("encoded %+v", m)
 	}
 	got, err := m.Decode()

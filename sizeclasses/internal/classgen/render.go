@@ -97,19 +97,28 @@ func writeTables(w io.Writer, classes []Class) {
 		maxPages = max(maxPages, c.Pages)
 	}
 	fmt.Fprintf(w, `const (
+	// PageShift is log2 of the heap page size. The heap's page geometry is
+	// defined here, once, because the classes are cut to whole pages:
+	// pages and spans refer to this constant.
+	PageShift = %d
+	// PageSize is the heap page size in bytes.
+	PageSize = 1 << PageShift
+	// MaxSmallSize is the largest size served from a size class (%d KiB).
+	MaxSmallSize = %d
+
 	// NumClasses counts the classes, class 0 (large objects) included.
 	NumClasses = %d
-	// MaxObjectsPerSpan is the most objects a span of any class holds.
-	MaxObjectsPerSpan = %d
-	// MaxSpanPages is the most pages a span of any class has.
-	MaxSpanPages = %d
+	// maxObjectsPerSpan is the most objects a span of any class holds.
+	maxObjectsPerSpan = %d
+	// maxSpanPages is the most pages a span of any class has.
+	maxSpanPages = %d
 
 	smallSizeDiv = %d
 	smallSizeMax = %d
 	largeSizeDiv = %d
 )
 
-`, len(classes), maxObjects, maxPages, SmallSizeDiv, SmallSizeMax, LargeSizeDiv)
+`, PageShift, MaxSmallSize>>10, MaxSmallSize, len(classes), maxObjects, maxPages, SmallSizeDiv, SmallSizeMax, LargeSizeDiv)
 
 	column := func(name, typ, doc string, f func(Class) int) {
 		vals := make([]int, len(classes))
