@@ -197,8 +197,9 @@ func (h *Heap) allocFromPageCache(npages uintptr, pc *pages.Cache) (base, scav u
 		err := h.pages.AllocCache(pc)
 		h.lock.Unlock()
 		if err == nil {
-			h.cachedPages.Add(int64(popcount(pc.FreeBits)))
-			h.cachedScav.Add(int64(popcount(pc.FreeBits & pc.ScavBits)))
+			n, sc := pc.Counts()
+			h.cachedPages.Add(int64(n))
+			h.cachedScav.Add(int64(sc))
 			break
 		}
 		if h.grow(pages.CachePages) != nil {
@@ -218,7 +219,7 @@ func (h *Heap) flushPageCache(pc *pages.Cache) {
 		*pc = pages.Cache{}
 		return
 	}
-	n, sc := popcount(pc.FreeBits), popcount(pc.FreeBits&pc.ScavBits)
+	n, sc := pc.Counts()
 	h.lock.Lock()
 	h.pages.FlushCache(pc)
 	h.lock.Unlock()

@@ -272,5 +272,3 @@ func (c *Cache) Close() error {
 	h.statsMu.Unlock()
 	return nil
 }
-
-func popcount(x uint64) uintptr { return uintptr(bits.OnesCount64(x)) }

@@ -47,13 +47,11 @@ func (h *Heap) Verify() error {
 	inCache := map[uintptr]bool{}
 	var cachedFree, cachedScav uintptr
 	for _, pc := range pageCaches {
-		for i := uintptr(0); i < pages.CachePages; i++ {
-			if pc.FreeBits&(1<<i) != 0 {
-				inCache[pc.Base+i*pages.PageSize] = true
-				cachedFree++
-				if pc.ScavBits&(1<<i) != 0 {
-					cachedScav++
-				}
+		for addr, scav := range pc.FreePages {
+			inCache[addr] = true
+			cachedFree++
+			if scav {
+				cachedScav++
 			}
 		}
 	}

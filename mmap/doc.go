@@ -51,10 +51,8 @@
 // errors.Is(err, unix.ENOMEM) both work. Decommit's documentation says what
 // state a range is in when its second step fails.
 //
-// HugePage and NoHugePage pass MADV_HUGEPAGE / MADV_NOHUGEPAGE. With the
-// common THP setting "madvise" only ranges marked with HugePage get huge
-// pages; NoHugePage stops khugepaged from backing a mostly free 2 MiB
-// block with a huge page and so inflating RSS. ReserveAligned gives a base
+// HugePage passes MADV_HUGEPAGE. With the common THP setting "madvise" only
+// ranges marked with HugePage get huge pages. ReserveAligned gives a base
 // aligned to such a block.
 //
 // SetName labels the mapping with PR_SET_VMA_ANON_NAME so /proc/PID/maps

@@ -37,7 +37,6 @@ func TestRangeChecks(t *testing.T) {
 		{OpDecommit, func(a, n uintptr) error { return m.Decommit(a, n, DecommitDontNeed) }},
 		{OpDecommit, func(a, n uintptr) error { return m.Decommit(a, n, DecommitStrict) }},
 		{OpHugePage, m.HugePage},
-		{OpHugePage, m.NoHugePage},
 	}
 	for _, c := range cases {
 		for _, o := range ops {

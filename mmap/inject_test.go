@@ -88,7 +88,6 @@ func TestInjectedFaultEachOp(t *testing.T) {
 		{OpDecommit, func() error { return m.Decommit(addr, ps, DecommitDontNeed) }},
 		{OpDecommit, func() error { return m.Decommit(addr, ps, DecommitFree) }},
 		{OpHugePage, func() error { return m.HugePage(addr, ps) }},
-		{OpHugePage, func() error { return m.NoHugePage(addr, ps) }},
 		{OpName, func() error { return m.SetName("x") }},
 		{OpRelease, func() error { return m.Release() }},
 	}

@@ -205,12 +205,6 @@ func (m *Mapping) HugePage(addr, n uintptr) error {
 	return m.advise(OpHugePage, addr, n, unix.MADV_HUGEPAGE)
 }
 
-// NoHugePage asks the kernel not to use huge pages for [addr, addr+n)
-// (MADV_NOHUGEPAGE), e.g. so khugepaged does not fill a mostly free range.
-func (m *Mapping) NoHugePage(addr, n uintptr) error {
-	return m.advise(OpHugePage, addr, n, unix.MADV_NOHUGEPAGE)
-}
-
 func (m *Mapping) advise(op Op, addr, n uintptr, advice int) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

@@ -174,10 +174,7 @@ func TestHugePageHints(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	if err := m.NoHugePage(m.Base()+hugeSize, hugeSize); err != nil {
-		t.Fatal(err)
-	}
-	// The hints show as VmFlags hg / nh on the (now split) VMAs.
+	// The hint shows as VmFlags hg on the (now split) VMA.
 	if err := m.Commit(m.Base(), m.Size()); err != nil {
 		t.Fatal(err)
 	}
@@ -281,12 +278,11 @@ func TestReleaseThenErrReleased(t *testing.T) {
 		t.Logf("mincore on released range: %v (want ENOMEM unless reused)", e)
 	}
 	calls := map[string]error{
-		"Commit":     m.Commit(base, ps),
-		"Decommit":   m.Decommit(base, ps, DecommitDontNeed),
-		"HugePage":   m.HugePage(base, ps),
-		"NoHugePage": m.NoHugePage(base, ps),
-		"SetName":    m.SetName("x"),
-		"Release":    m.Release(),
+		"Commit":   m.Commit(base, ps),
+		"Decommit": m.Decommit(base, ps, DecommitDontNeed),
+		"HugePage": m.HugePage(base, ps),
+		"SetName":  m.SetName("x"),
+		"Release":  m.Release(),
 	}
 	for name, err := range calls {
 		var oe *OpError

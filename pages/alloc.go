@@ -57,7 +57,7 @@ func newAllocator(base, size uintptr, levelCap int) (*Allocator, error) {
 // (nil: the real kernel); tests pass a fault injector.
 func newAllocatorKernel(base, size uintptr, levelCap int, k mmap.Kernel) (*Allocator, error) {
 	if base == 0 || size == 0 || base%ChunkBytes != 0 || size%ChunkBytes != 0 || base+size < base {
-		return nil, fmt.Errorf("%w: reservation [%#x, +%#x)", ErrInvalidRange, base, size)
+		return nil, fmt.Errorf("%w: reservation [%#x, +%#x)", errInvalidRange, base, size)
 	}
 	nchunks := uint(size / ChunkBytes)
 	osPage := mmap.PageSize()
@@ -87,14 +87,14 @@ func newAllocatorKernel(base, size uintptr, levelCap int, k mmap.Kernel) (*Alloc
 	return a, nil
 }
 
-// Close releases the metadata. Later calls fail with ErrClosed or report
+// Close releases the metadata. Later calls fail with errClosed or report
 // nothing. If the unmap fails the allocator is closed all the same, but its
 // metadata stays mapped and recorded: Close may be retried, and the retry
-// unmaps it. Only a Close after a successful one returns ErrClosed.
+// unmaps it. Only a Close after a successful one returns errClosed.
 func (a *Allocator) Close() error {
 	if a.closed {
 		if a.meta.m == nil {
-			return ErrClosed
+			return errClosed
 		}
 		return a.meta.release()
 	}
@@ -114,11 +114,11 @@ func (a *Allocator) isGrown(c uint) bool { return a.grown[c/64]&(1<<(c%64)) != 0
 // and bounds without overflow.
 func (a *Allocator) pageRange(base, npages uintptr) (uint, uint, error) {
 	if a.closed {
-		return 0, 0, ErrClosed
+		return 0, 0, errClosed
 	}
 	if npages == 0 || base < a.base || base%PageSize != 0 ||
 		(base-a.base)>>pageShift >= uintptr(a.npages) || npages > uintptr(a.npages)-(base-a.base)>>pageShift {
-		return 0, 0, fmt.Errorf("%w: [%#x, +%d pages)", ErrInvalidRange, base, npages)
+		return 0, 0, fmt.Errorf("%w: [%#x, +%d pages)", errInvalidRange, base, npages)
 	}
 	return uint((base - a.base) >> pageShift), uint(npages), nil
 }
@@ -131,12 +131,12 @@ func (a *Allocator) Grow(base, npages uintptr) error {
 		return err
 	}
 	if p%ChunkPages != 0 || n%ChunkPages != 0 {
-		return fmt.Errorf("%w: grow [%#x, +%d pages) is not chunk aligned", ErrInvalidRange, base, npages)
+		return fmt.Errorf("%w: grow [%#x, +%d pages) is not chunk aligned", errInvalidRange, base, npages)
 	}
 	c0, c1 := p/ChunkPages, (p+n)/ChunkPages
 	for c := c0; c < c1; c++ {
 		if a.isGrown(c) {
-			return fmt.Errorf("%w: chunk %#x", ErrAlreadyGrown, a.chunkAddr(c))
+			return fmt.Errorf("%w: chunk %#x", errAlreadyGrown, a.chunkAddr(c))
 		}
 	}
 	if err := a.commitChunks(c0, c1); err != nil {
@@ -163,10 +163,10 @@ func (a *Allocator) Grow(base, npages uintptr) error {
 // scavenged (their scavenged bits are cleared). ErrNoSpace if none fits.
 func (a *Allocator) Alloc(npages uintptr) (base, scav uintptr, err error) {
 	if a.closed {
-		return 0, 0, ErrClosed
+		return 0, 0, errClosed
 	}
 	if npages == 0 || npages > uintptr(a.npages) {
-		return 0, 0, fmt.Errorf("%w: alloc of %d pages", ErrInvalidRange, npages)
+		return 0, 0, fmt.Errorf("%w: alloc of %d pages", errInvalidRange, npages)
 	}
 	n := uint(npages)
 	p, ff, ok := a.findFromHint(n)
@@ -203,15 +203,15 @@ func (a *Allocator) findFromHint(n uint) (p, ff uint, ok bool) {
 	return a.find(n)
 }
 
-// AllocRange marks the given free run in use; ErrAlreadyInUse (state
+// allocRange marks the given free run in use; errAlreadyInUse (state
 // unchanged) if any page is not free.
-func (a *Allocator) AllocRange(base, npages uintptr) (scav uintptr, err error) {
+func (a *Allocator) allocRange(base, npages uintptr) (scav uintptr, err error) {
 	p, n, err := a.pageRange(base, npages)
 	if err != nil {
 		return 0, err
 	}
 	if !a.rangeIs(p, n, false) {
-		return 0, fmt.Errorf("%w: [%#x, +%d pages)", ErrAlreadyInUse, base, npages)
+		return 0, fmt.Errorf("%w: [%#x, +%d pages)", errAlreadyInUse, base, npages)
 	}
 	s := a.markInUse(p, n)
 	if p == a.hint {
@@ -221,7 +221,7 @@ func (a *Allocator) AllocRange(base, npages uintptr) (scav uintptr, err error) {
 }
 
 // Free returns an in-use run; its pages become Free (not scavenged).
-// ErrNotAllocated (state unchanged) if any page is not in use.
+// errNotAllocated (state unchanged) if any page is not in use.
 func (a *Allocator) Free(base, npages uintptr) error {
 	return a.free(base, npages, false)
 }
@@ -237,7 +237,7 @@ func (a *Allocator) free(base, npages uintptr, scavenged bool) error {
 		return err
 	}
 	if !a.rangeIs(p, n, true) {
-		return fmt.Errorf("%w: [%#x, +%d pages)", ErrNotAllocated, base, npages)
+		return fmt.Errorf("%w: [%#x, +%d pages)", errNotAllocated, base, npages)
 	}
 	a.markFree(p, n, scavenged)
 	return nil

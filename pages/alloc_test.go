@@ -40,9 +40,9 @@ func runSteps(t *testing.T, a *Allocator, steps []step) {
 				t.Fatalf("step %d: Alloc(%d) = page %d, scav %d; want %d, %d", i, s.n, p, scav, s.want, s.scav)
 			}
 		case "range":
-			scav, err := a.AllocRange(pg(s.p), uintptr(s.n))
+			scav, err := a.allocRange(pg(s.p), uintptr(s.n))
 			if err != nil || scav != uintptr(s.scav) {
-				t.Fatalf("step %d: AllocRange(%d, %d) = %d, %v; want scav %d", i, s.p, s.n, scav, err, s.scav)
+				t.Fatalf("step %d: allocRange(%d, %d) = %d, %v; want scav %d", i, s.p, s.n, scav, err, s.scav)
 			}
 		case "free":
 			if err := a.Free(pg(s.p), uintptr(s.n)); err != nil {
@@ -190,7 +190,7 @@ func TestWideTopLevel(t *testing.T) {
 		t.Fatalf("top %d, live words %d", a.layout.top, len(a.live))
 	}
 	mustGrow(t, a, 0, 200)
-	if _, err := a.AllocRange(pg(0), 150*ChunkPages+7); err != nil {
+	if _, err := a.allocRange(pg(0), 150*ChunkPages+7); err != nil {
 		t.Fatal(err)
 	}
 	runSteps(t, a, []step{

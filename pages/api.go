@@ -22,11 +22,11 @@ const (
 
 var (
 	ErrNoSpace      = errors.New("pages: no free run of that length in the grown heap")
-	ErrInvalidRange = errors.New("pages: range misaligned, empty or outside the allocator")
-	ErrNotAllocated = errors.New("pages: range is not wholly allocated")
-	ErrAlreadyInUse = errors.New("pages: range is not wholly free")
-	ErrAlreadyGrown = errors.New("pages: range already grown")
-	ErrClosed       = errors.New("pages: allocator closed")
+	errInvalidRange = errors.New("pages: range misaligned, empty or outside the allocator")
+	errNotAllocated = errors.New("pages: range is not wholly allocated")
+	errAlreadyInUse = errors.New("pages: range is not wholly free")
+	errAlreadyGrown = errors.New("pages: range already grown")
+	errClosed       = errors.New("pages: allocator closed")
 )
 
 // State of one heap page.
@@ -59,10 +59,11 @@ type Stats struct {
 }
 
 // Cache is a worker's private block of CachePages aligned pages, taken under
-// the heap lock, used without it. Bit i of FreeBits set means page i is free;
-// bit i of ScavBits set means page i is scavenged.
+// the heap lock, used without it. The zero Cache is empty. Bit i of
+// freeBits set means page i (at base + i*PageSize) is free; bit i of
+// scavBits set means page i is scavenged.
 type Cache struct {
-	Base     uintptr
-	FreeBits uint64
-	ScavBits uint64
+	base     uintptr
+	freeBits uint64
+	scavBits uint64
 }

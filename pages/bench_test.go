@@ -17,7 +17,7 @@ func fragment(t testing.TB, a *Allocator) {
 	for p := uint(0); p < a.npages; {
 		used := uint(rng.IntN(16) + 1)
 		used = min(used, a.npages-p)
-		if _, err := a.AllocRange(pg(p), uintptr(used)); err != nil {
+		if _, err := a.allocRange(pg(p), uintptr(used)); err != nil {
 			t.Fatal(err)
 		}
 		p += used
@@ -94,12 +94,12 @@ func BenchmarkCache(b *testing.B) {
 	// Alloc1: the lock-free path alone; an empty cache is refilled with the
 	// same block by resetting its bits.
 	b.Run("Alloc1", func(b *testing.B) {
-		c := Cache{Base: testBase, FreeBits: ^uint64(0), ScavBits: 0xf0f0}
+		c := Cache{base: testBase, freeBits: ^uint64(0), scavBits: 0xf0f0}
 		var sum uintptr
 		for range b.N {
 			base, scav := c.Alloc(1)
 			if base == 0 {
-				c.FreeBits, c.ScavBits = ^uint64(0), 0xf0f0
+				c.freeBits, c.scavBits = ^uint64(0), 0xf0f0
 				base, scav = c.Alloc(1)
 			}
 			sum += base + scav
@@ -148,7 +148,7 @@ func newFull(b *testing.B, size uintptr, free uint) *Allocator {
 	if err := a.Grow(testBase, size/PageSize); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := a.AllocRange(testBase, size/PageSize-uintptr(free)); err != nil {
+	if _, err := a.allocRange(testBase, size/PageSize-uintptr(free)); err != nil {
 		b.Fatal(err)
 	}
 	return a

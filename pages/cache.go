@@ -11,13 +11,13 @@ import (
 // The block is the one holding the lowest free page. All its free pages
 // move to c (they become in use here, and their scavenged bits go with
 // them); its in-use pages stay as they are and are not c's.
-// ErrInvalidRange if c still holds free pages.
+// errInvalidRange if c still holds free pages.
 func (a *Allocator) AllocCache(c *Cache) error {
 	if a.closed {
-		return ErrClosed
+		return errClosed
 	}
 	if !c.Empty() {
-		return fmt.Errorf("%w: cache at %#x still holds pages", ErrInvalidRange, c.Base)
+		return fmt.Errorf("%w: cache at %#x still holds pages", errInvalidRange, c.base)
 	}
 	p, _, ok := a.findFromHint(1)
 	if !ok {
@@ -36,7 +36,7 @@ func (a *Allocator) AllocCache(c *Cache) error {
 	a.scavPages -= nscav
 	block := ch*ChunkPages + w*64
 	a.hint = block + CachePages // p was the lowest free page
-	*c = Cache{Base: a.pageAddr(block), FreeBits: free, ScavBits: scav}
+	*c = Cache{base: a.pageAddr(block), freeBits: free, scavBits: scav}
 	return nil
 }
 
@@ -44,61 +44,78 @@ func (a *Allocator) AllocCache(c *Cache) error {
 // lock; base 0 if none fit. The lowest fitting run is taken.
 func (c *Cache) Alloc(npages uintptr) (base, scav uintptr) {
 	if npages == 1 {
-		if c.FreeBits == 0 {
+		if c.freeBits == 0 {
 			return 0, 0
 		}
-		i := uint(bits.TrailingZeros64(c.FreeBits))
+		i := uint(bits.TrailingZeros64(c.freeBits))
 		bit := uint64(1) << i
-		c.FreeBits &^= bit
-		scav = uintptr(c.ScavBits>>i) & 1
-		c.ScavBits &^= bit
-		return c.Base + uintptr(i)<<pageShift, scav
+		c.freeBits &^= bit
+		scav = uintptr(c.scavBits>>i) & 1
+		c.scavBits &^= bit
+		return c.base + uintptr(i)<<pageShift, scav
 	}
 	if npages == 0 || npages >= CacheMaxRun {
 		return 0, 0
 	}
-	starts := runStarts(c.FreeBits, uint(npages))
+	starts := runStarts(c.freeBits, uint(npages))
 	if starts == 0 {
 		return 0, 0
 	}
 	i := uint(bits.TrailingZeros64(starts))
 	m := wordMask(i, uint(npages))
-	scav = uintptr(bits.OnesCount64(c.ScavBits & m))
-	c.FreeBits &^= m
-	c.ScavBits &^= m
-	return c.Base + uintptr(i)<<pageShift, scav
+	scav = uintptr(bits.OnesCount64(c.scavBits & m))
+	c.freeBits &^= m
+	c.scavBits &^= m
+	return c.base + uintptr(i)<<pageShift, scav
+}
+
+// Counts returns how many free pages c holds and how many of those are
+// scavenged: the pages a heap counts as cached.
+func (c *Cache) Counts() (free, scavenged uintptr) {
+	return uintptr(bits.OnesCount64(c.freeBits)), uintptr(bits.OnesCount64(c.freeBits & c.scavBits))
+}
+
+// FreePages yields the address of each free page c holds, lowest first,
+// and whether it is scavenged; for checkers (range over c.FreePages).
+func (c *Cache) FreePages(yield func(addr uintptr, scavenged bool) bool) {
+	for free := c.freeBits; free != 0; free &= free - 1 {
+		i := uint(bits.TrailingZeros64(free))
+		if !yield(c.base+uintptr(i)<<pageShift, c.scavBits>>i&1 != 0) {
+			return
+		}
+	}
 }
 
 // Empty reports whether c holds no free page.
-func (c *Cache) Empty() bool { return c.FreeBits == 0 }
+func (c *Cache) Empty() bool { return c.freeBits == 0 }
 
 // FlushCache gives c's free pages back (with their scavenged bits) and
 // empties c. Caller holds the heap lock. It panics if c does not describe a
 // block this allocator handed out (its free pages must be in use here).
 func (a *Allocator) FlushCache(c *Cache) {
-	if c.FreeBits == 0 || a.closed {
+	if c.freeBits == 0 || a.closed {
 		*c = Cache{}
 		return
 	}
-	if c.Base < a.base || (c.Base-a.base)%(CachePages*PageSize) != 0 || (c.Base-a.base)>>pageShift >= uintptr(a.npages) {
-		panic(fmt.Sprintf("pages: FlushCache of a cache at %#x outside the allocator [%#x, +%d pages)", c.Base, a.base, a.npages))
+	if c.base < a.base || (c.base-a.base)%(CachePages*PageSize) != 0 || (c.base-a.base)>>pageShift >= uintptr(a.npages) {
+		panic(fmt.Sprintf("pages: FlushCache of a cache at %#x outside the allocator [%#x, +%d pages)", c.base, a.base, a.npages))
 	}
-	p := uint((c.Base - a.base) >> pageShift)
+	p := uint((c.base - a.base) >> pageShift)
 	ch, w := p/ChunkPages, p%ChunkPages/64
 	cb := &a.chunks[ch]
-	if !a.isGrown(ch) || cb.inUse[w]&c.FreeBits != c.FreeBits {
-		panic(fmt.Sprintf("pages: FlushCache at %#x: free bits %#x are not all in use here (in use %#x)", c.Base, c.FreeBits, cb.inUse[w]))
+	if !a.isGrown(ch) || cb.inUse[w]&c.freeBits != c.freeBits {
+		panic(fmt.Sprintf("pages: FlushCache at %#x: free bits %#x are not all in use here (in use %#x)", c.base, c.freeBits, cb.inUse[w]))
 	}
-	scav := c.ScavBits & c.FreeBits
-	cb.inUse[w] &^= c.FreeBits
+	scav := c.scavBits & c.freeBits
+	cb.inUse[w] &^= c.freeBits
 	cb.scav[w] |= scav
 	a.setLeaf(ch, cb.inUse.summarize())
-	a.freePages += uint(bits.OnesCount64(c.FreeBits))
+	a.freePages += uint(bits.OnesCount64(c.freeBits))
 	a.scavPages += uint(bits.OnesCount64(scav))
-	if c.FreeBits&^scav != 0 {
+	if c.freeBits&^scav != 0 {
 		a.scavMaybe[ch/64] |= 1 << (ch % 64)
 		a.scavHint = max(a.scavHint, ch+1)
 	}
-	a.hint = min(a.hint, p+uint(bits.TrailingZeros64(c.FreeBits)))
+	a.hint = min(a.hint, p+uint(bits.TrailingZeros64(c.freeBits)))
 	*c = Cache{}
 }

@@ -9,7 +9,7 @@ func TestAllocCache(t *testing.T) {
 	a := newTest(t, 2)
 	mustGrow(t, a, 0, 2)
 	// Pages 0-69 in use, 70-79 free unscavenged, 80.. free scavenged.
-	if _, err := a.AllocRange(pg(0), 80); err != nil {
+	if _, err := a.allocRange(pg(0), 80); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Free(pg(70), 10); err != nil {
@@ -23,8 +23,23 @@ func TestAllocCache(t *testing.T) {
 	// The block holding the lowest free page: [64, 128).
 	wantFree := ^uint64(1<<6 - 1)
 	wantScav := ^uint64(1<<16 - 1)
-	if c.Base != pg(64) || c.FreeBits != wantFree || c.ScavBits != wantScav {
+	if c.base != pg(64) || c.freeBits != wantFree || c.scavBits != wantScav {
 		t.Fatalf("cache %+v, want base %#x free %#x scav %#x", c, pg(64), wantFree, wantScav)
+	}
+	// The cache's own view: 58 free pages (70..127), 48 of them (80..127)
+	// scavenged, yielded lowest first.
+	if n, sc := c.Counts(); n != 58 || sc != 48 {
+		t.Fatalf("Counts = %d, %d; want 58, 48", n, sc)
+	}
+	want := uint(70)
+	for addr, scav := range c.FreePages {
+		if addr != pg(want) || scav != (want >= 80) {
+			t.Fatalf("FreePages yielded %#x scav %v; want %#x scav %v", addr, scav, pg(want), want >= 80)
+		}
+		want++
+	}
+	if want != 128 {
+		t.Fatalf("FreePages stopped before page %d", want)
 	}
 	if got := a.Stats(); got.Free != before.Free-58 || got.Scavenged != before.Scavenged-48 {
 		t.Fatalf("stats %+v after taking 58 pages, 48 scavenged, from %+v", got, before)
@@ -66,7 +81,7 @@ func TestAllocCache(t *testing.T) {
 		}
 	}
 	if !c.Empty() {
-		t.Fatalf("cache not empty: %#x", c.FreeBits)
+		t.Fatalf("cache not empty: %#x", c.freeBits)
 	}
 	a.FlushCache(&c) // empty: nothing to give back
 	if c != (Cache{}) {
@@ -78,7 +93,7 @@ func TestAllocCache(t *testing.T) {
 func TestFlushCache(t *testing.T) {
 	a := newTest(t, 1)
 	mustGrow(t, a, 0, 1)
-	if _, err := a.AllocRange(pg(0), 3); err != nil {
+	if _, err := a.allocRange(pg(0), 3); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Free(pg(1), 1); err != nil {
@@ -144,10 +159,10 @@ func TestCacheAcrossChunks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if seen[c.Base] {
-			t.Fatalf("block %#x handed out twice", c.Base)
+		if seen[c.base] {
+			t.Fatalf("block %#x handed out twice", c.base)
 		}
-		seen[c.Base] = true
+		seen[c.base] = true
 		caches = append(caches, c)
 	}
 	if len(caches) != 2*ChunkPages/CachePages {

@@ -37,9 +37,9 @@ func overlapsMapping(t *testing.T, base, size uintptr) bool {
 }
 
 // A Close whose munmap fails leaves the metadata mapped and the allocator
-// closable: the retry unmaps it, and only a Close after that says ErrClosed.
+// closable: the retry unmaps it, and only a Close after that says errClosed.
 // Before the fix the failed Close forgot the mapping and the retry said
-// ErrClosed, leaking it.
+// errClosed, leaking it.
 func TestCloseRetryAfterFailedUnmap(t *testing.T) {
 	fi := mmap.NewFaultInjector(nil)
 	a, err := newAllocatorKernel(testBase, 4*ChunkBytes, maxLevels, fi)
@@ -57,8 +57,8 @@ func TestCloseRetryAfterFailedUnmap(t *testing.T) {
 	if !overlapsMapping(t, base, size) {
 		t.Fatal("metadata unmapped although munmap failed")
 	}
-	if _, _, err := a.Alloc(1); !errors.Is(err, ErrClosed) {
-		t.Errorf("Alloc after a failed Close = %v, want ErrClosed", err)
+	if _, _, err := a.Alloc(1); !errors.Is(err, errClosed) {
+		t.Errorf("Alloc after a failed Close = %v, want errClosed", err)
 	}
 	if err := a.Close(); err != nil {
 		t.Fatalf("Close retry = %v, want nil", err)
@@ -66,8 +66,8 @@ func TestCloseRetryAfterFailedUnmap(t *testing.T) {
 	if overlapsMapping(t, base, size) {
 		t.Errorf("metadata [%#x, +%#x) still mapped after the retry", base, size)
 	}
-	if err := a.Close(); !errors.Is(err, ErrClosed) {
-		t.Errorf("Close after a successful one = %v, want ErrClosed", err)
+	if err := a.Close(); !errors.Is(err, errClosed) {
+		t.Errorf("Close after a successful one = %v, want errClosed", err)
 	}
 	if got := fi.Calls(mmap.OpRelease); got != 2 {
 		t.Errorf("munmaps = %d, want 2 (the failed one and the retry)", got)

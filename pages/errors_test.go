@@ -21,7 +21,7 @@ func snap(a *Allocator) snapshot { return snapshot{states(a), a.Stats(), a.hint}
 func errorFixture(t *testing.T) *Allocator {
 	a := newTest(t, 4)
 	mustGrow(t, a, 0, 2)
-	if _, err := a.AllocRange(pg(0), 30); err != nil {
+	if _, err := a.allocRange(pg(0), 30); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Free(pg(10), 10); err != nil {
@@ -49,15 +49,15 @@ func allocErr(n uintptr) func(*Allocator) error {
 	return func(a *Allocator) error { _, _, err := a.Alloc(n); return err }
 }
 
-func TestErrAllocZeroPages(t *testing.T) { expectError(t, ErrInvalidRange, allocErr(0)) }
+func TestErrAllocZeroPages(t *testing.T) { expectError(t, errInvalidRange, allocErr(0)) }
 
 func TestErrAllocNegativePages(t *testing.T) {
 	n := -1
-	expectError(t, ErrInvalidRange, allocErr(uintptr(n)))
+	expectError(t, errInvalidRange, allocErr(uintptr(n)))
 }
 
 func TestErrAllocMoreThanReservation(t *testing.T) {
-	expectError(t, ErrInvalidRange, allocErr(4*ChunkPages+1))
+	expectError(t, errInvalidRange, allocErr(4*ChunkPages+1))
 }
 
 func TestErrAllocNoSpace(t *testing.T) {
@@ -69,89 +69,89 @@ func TestErrAllocNoSpaceUngrown(t *testing.T) {
 }
 
 func TestErrAllocRangeZeroPages(t *testing.T) {
-	expectError(t, ErrInvalidRange, func(a *Allocator) error { _, err := a.AllocRange(pg(12), 0); return err })
+	expectError(t, errInvalidRange, func(a *Allocator) error { _, err := a.allocRange(pg(12), 0); return err })
 }
 
 func TestErrAllocRangeMisaligned(t *testing.T) {
-	expectError(t, ErrInvalidRange, func(a *Allocator) error { _, err := a.AllocRange(pg(12)+1, 1); return err })
+	expectError(t, errInvalidRange, func(a *Allocator) error { _, err := a.allocRange(pg(12)+1, 1); return err })
 }
 
 func TestErrAllocRangeBelowReservation(t *testing.T) {
-	expectError(t, ErrInvalidRange, func(a *Allocator) error { _, err := a.AllocRange(testBase-PageSize, 2); return err })
+	expectError(t, errInvalidRange, func(a *Allocator) error { _, err := a.allocRange(testBase-PageSize, 2); return err })
 }
 
 func TestErrAllocRangeBeyondReservation(t *testing.T) {
-	expectError(t, ErrInvalidRange, func(a *Allocator) error { _, err := a.AllocRange(pg(4*ChunkPages-1), 2); return err })
+	expectError(t, errInvalidRange, func(a *Allocator) error { _, err := a.allocRange(pg(4*ChunkPages-1), 2); return err })
 }
 
 func TestErrAllocRangeHugeLength(t *testing.T) {
 	n := -2
-	expectError(t, ErrInvalidRange, func(a *Allocator) error { _, err := a.AllocRange(pg(12), uintptr(n)); return err })
+	expectError(t, errInvalidRange, func(a *Allocator) error { _, err := a.allocRange(pg(12), uintptr(n)); return err })
 }
 
 func TestErrAllocRangeNotFree(t *testing.T) {
-	expectError(t, ErrAlreadyInUse, func(a *Allocator) error { _, err := a.AllocRange(pg(15), 10); return err })
+	expectError(t, errAlreadyInUse, func(a *Allocator) error { _, err := a.allocRange(pg(15), 10); return err })
 }
 
 func TestErrAllocRangeNotGrown(t *testing.T) {
-	expectError(t, ErrAlreadyInUse, func(a *Allocator) error { _, err := a.AllocRange(pg(2*ChunkPages-1), 2); return err })
+	expectError(t, errAlreadyInUse, func(a *Allocator) error { _, err := a.allocRange(pg(2*ChunkPages-1), 2); return err })
 }
 
 func TestErrFreeZeroPages(t *testing.T) {
-	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Free(pg(0), 0) })
+	expectError(t, errInvalidRange, func(a *Allocator) error { return a.Free(pg(0), 0) })
 }
 
 func TestErrFreeMisaligned(t *testing.T) {
-	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Free(pg(0)+8, 1) })
+	expectError(t, errInvalidRange, func(a *Allocator) error { return a.Free(pg(0)+8, 1) })
 }
 
 func TestErrFreeBeyondReservation(t *testing.T) {
-	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Free(pg(4*ChunkPages), 1) })
+	expectError(t, errInvalidRange, func(a *Allocator) error { return a.Free(pg(4*ChunkPages), 1) })
 }
 
 func TestErrFreeFree(t *testing.T) {
-	expectError(t, ErrNotAllocated, func(a *Allocator) error { return a.Free(pg(10), 1) })
+	expectError(t, errNotAllocated, func(a *Allocator) error { return a.Free(pg(10), 1) })
 }
 
 func TestErrFreePartlyAllocated(t *testing.T) {
-	expectError(t, ErrNotAllocated, func(a *Allocator) error { return a.Free(pg(5), 10) })
+	expectError(t, errNotAllocated, func(a *Allocator) error { return a.Free(pg(5), 10) })
 }
 
 func TestErrFreeNotGrown(t *testing.T) {
-	expectError(t, ErrNotAllocated, func(a *Allocator) error { return a.Free(pg(3*ChunkPages), 1) })
+	expectError(t, errNotAllocated, func(a *Allocator) error { return a.Free(pg(3*ChunkPages), 1) })
 }
 
 func TestErrFreeScavengedNotAllocated(t *testing.T) {
-	expectError(t, ErrNotAllocated, func(a *Allocator) error { return a.FreeScavenged(pg(25), 10) })
+	expectError(t, errNotAllocated, func(a *Allocator) error { return a.FreeScavenged(pg(25), 10) })
 }
 
 func TestErrGrowTwice(t *testing.T) {
-	expectError(t, ErrAlreadyGrown, func(a *Allocator) error { return a.Grow(pg(0), ChunkPages) })
+	expectError(t, errAlreadyGrown, func(a *Allocator) error { return a.Grow(pg(0), ChunkPages) })
 }
 
 func TestErrGrowOverlapping(t *testing.T) {
-	expectError(t, ErrAlreadyGrown, func(a *Allocator) error { return a.Grow(pg(ChunkPages), 2*ChunkPages) })
+	expectError(t, errAlreadyGrown, func(a *Allocator) error { return a.Grow(pg(ChunkPages), 2*ChunkPages) })
 }
 
 func TestErrGrowMisaligned(t *testing.T) {
-	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Grow(pg(2*ChunkPages+1), ChunkPages) })
+	expectError(t, errInvalidRange, func(a *Allocator) error { return a.Grow(pg(2*ChunkPages+1), ChunkPages) })
 }
 
 func TestErrGrowPartialChunk(t *testing.T) {
-	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Grow(pg(2*ChunkPages), ChunkPages/2) })
+	expectError(t, errInvalidRange, func(a *Allocator) error { return a.Grow(pg(2*ChunkPages), ChunkPages/2) })
 }
 
 func TestErrGrowBeyondReservation(t *testing.T) {
-	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Grow(pg(3*ChunkPages), 2*ChunkPages) })
+	expectError(t, errInvalidRange, func(a *Allocator) error { return a.Grow(pg(3*ChunkPages), 2*ChunkPages) })
 }
 
 func TestErrGrowZero(t *testing.T) {
-	expectError(t, ErrInvalidRange, func(a *Allocator) error { return a.Grow(pg(2*ChunkPages), 0) })
+	expectError(t, errInvalidRange, func(a *Allocator) error { return a.Grow(pg(2*ChunkPages), 0) })
 }
 
 func TestErrAllocCacheNotEmpty(t *testing.T) {
-	expectError(t, ErrInvalidRange, func(a *Allocator) error {
-		c := Cache{Base: pg(64), FreeBits: 1}
+	expectError(t, errInvalidRange, func(a *Allocator) error {
+		c := Cache{base: pg(64), freeBits: 1}
 		return a.AllocCache(&c)
 	})
 }
@@ -189,7 +189,7 @@ func TestErrFlushCacheForeign(t *testing.T) {
 			t.Error("FlushCache of pages the allocator has free did not panic")
 		}
 	}()
-	c := Cache{Base: pg(0), FreeBits: 1 << 12} // page 12 is free, not cached
+	c := Cache{base: pg(0), freeBits: 1 << 12} // page 12 is free, not cached
 	a.FlushCache(&c)
 }
 
@@ -201,7 +201,7 @@ func TestErrNew(t *testing.T) {
 		{testBase, ChunkBytes + PageSize},
 		{^uintptr(0) &^ (ChunkBytes - 1), 2 * ChunkBytes},
 	} {
-		if _, err := New(tt.base, tt.size); !errors.Is(err, ErrInvalidRange) {
+		if _, err := New(tt.base, tt.size); !errors.Is(err, errInvalidRange) {
 			t.Errorf("New(%#x, %#x) = %v", tt.base, tt.size, err)
 		}
 	}
@@ -218,20 +218,20 @@ func TestErrClosed(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Close(); !errors.Is(err, ErrClosed) {
+	if err := a.Close(); !errors.Is(err, errClosed) {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, _, err := a.Alloc(1); !errors.Is(err, ErrClosed) {
+	if _, _, err := a.Alloc(1); !errors.Is(err, errClosed) {
 		t.Errorf("Alloc: %v", err)
 	}
-	if err := a.Free(testBase, 1); !errors.Is(err, ErrClosed) {
+	if err := a.Free(testBase, 1); !errors.Is(err, errClosed) {
 		t.Errorf("Free: %v", err)
 	}
-	if err := a.Grow(testBase, ChunkPages); !errors.Is(err, ErrClosed) {
+	if err := a.Grow(testBase, ChunkPages); !errors.Is(err, errClosed) {
 		t.Errorf("Grow: %v", err)
 	}
 	var c Cache
-	if err := a.AllocCache(&c); !errors.Is(err, ErrClosed) {
+	if err := a.AllocCache(&c); !errors.Is(err, errClosed) {
 		t.Errorf("AllocCache: %v", err)
 	}
 	if a.State(testBase) != NotGrown || a.Stats() != (Stats{}) {

@@ -95,9 +95,9 @@ func FuzzAllocator(f *testing.F) {
 				}
 			case 3: // alloc range
 				p, n := r.u16()%(npages+8), r.pages(npages)
-				op = fmt.Sprintf("AllocRange(%d, %d)", p, n)
+				op = fmt.Sprintf("allocRange(%d, %d)", p, n)
 				ws, werr := m.allocRange(p, n)
-				scav, err := a.AllocRange(pg(p), uintptr(n))
+				scav, err := a.allocRange(pg(p), uintptr(n))
 				check(op, err, werr)
 				if werr == nil {
 					if scav != uintptr(ws) {
@@ -169,13 +169,13 @@ func FuzzAllocator(f *testing.F) {
 				m.flushCache(&mcaches[i])
 			}
 			for i := range caches {
-				want := Cache{FreeBits: mcaches[i].free, ScavBits: mcaches[i].scav}
-				if want.FreeBits != 0 {
-					want.Base = pg(mcaches[i].base)
+				want := Cache{freeBits: mcaches[i].free, scavBits: mcaches[i].scav}
+				if want.freeBits != 0 {
+					want.base = pg(mcaches[i].base)
 				}
 				got := caches[i]
-				if got.FreeBits == 0 {
-					got.Base = 0 // an exhausted cache's base is immaterial
+				if got.freeBits == 0 {
+					got.base = 0 // an exhausted cache's base is immaterial
 				}
 				if got != want {
 					t.Fatalf("step %d %s: cache %d %+v, model %+v", step, op, i, got, want)

@@ -138,11 +138,11 @@ func (m *model) stats() Stats {
 
 func (m *model) grow(p, n uint) error {
 	if n == 0 || p+n > uint(len(m.pages)) || p%ChunkPages != 0 || n%ChunkPages != 0 {
-		return ErrInvalidRange
+		return errInvalidRange
 	}
 	for i := p; i < p+n; i++ {
 		if m.pages[i] != NotGrown {
-			return ErrAlreadyGrown
+			return errAlreadyGrown
 		}
 	}
 	for i := p; i < p+n; i++ {
@@ -172,7 +172,7 @@ func (m *model) take(p, n uint) (scav uint) {
 
 func (m *model) alloc(n uint) (p, scav uint, err error) {
 	if n == 0 || n > uint(len(m.pages)) {
-		return 0, 0, ErrInvalidRange
+		return 0, 0, errInvalidRange
 	}
 	run := uint(0)
 	for i, st := range m.pages {
@@ -195,20 +195,20 @@ func (m *model) inRange(p, n uint) bool {
 
 func (m *model) allocRange(p, n uint) (uint, error) {
 	if !m.inRange(p, n) {
-		return 0, ErrInvalidRange
+		return 0, errInvalidRange
 	}
 	if !m.all(p, n, isFree) {
-		return 0, ErrAlreadyInUse
+		return 0, errAlreadyInUse
 	}
 	return m.take(p, n), nil
 }
 
 func (m *model) free(p, n uint, scav bool) error {
 	if !m.inRange(p, n) {
-		return ErrInvalidRange
+		return errInvalidRange
 	}
 	if !m.all(p, n, func(s State) bool { return s == InUse }) {
-		return ErrNotAllocated
+		return errNotAllocated
 	}
 	for i := p; i < p+n; i++ {
 		m.pages[i] = Free
@@ -248,7 +248,7 @@ type modelCache struct {
 
 func (m *model) allocCache(c *modelCache) error {
 	if c.free != 0 {
-		return ErrInvalidRange
+		return errInvalidRange
 	}
 	for i, st := range m.pages {
 		if !isFree(st) {

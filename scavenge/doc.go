@@ -48,7 +48,7 @@
 //
 // A batch is at least 64 KiB (MinBatch: 16 OS pages per madvise, so its
 // fixed cost is amortised; below that, clearing is cheaper than a
-// release-and-refault round trip) and at most a 4 MiB chunk (MaxBatch), so
+// release-and-refault round trip) and at most a 4 MiB chunk (maxBatch), so
 // one step's madvise stays around a millisecond and the heap lock is
 // retaken at least once per chunk. Runs are taken highest address first:
 // allocation is address-ordered first fit, so the top of the heap is what

@@ -20,19 +20,19 @@ const (
 	// HugePage is the transparent huge page size the scavenger tries to
 	// keep whole, and so releases whole first.
 	HugePage = 2 << 20
-	// MaxBatch is the most one step releases: a heap chunk (4 MiB), so the
+	// maxBatch is the most one step releases: a heap chunk (4 MiB), so the
 	// heap lock is retaken at least once per chunk and one step's madvise
 	// lasts about a millisecond at most.
-	MaxBatch = 4 << 20
+	maxBatch = 4 << 20
 
-	// BaseFraction is the share of one core the scavenger may use when it
+	// baseFraction is the share of one core the scavenger may use when it
 	// is near its goal: the steady state.
-	BaseFraction = 0.01
-	// MaxFraction caps the share during a burst far above the goal: a
+	baseFraction = 0.01
+	// maxFraction caps the share during a burst far above the goal: a
 	// whole core, since a burst is bounded by the bytes the program freed
 	// (~60 ms of CPU per GiB) and a lower cap stretches it on busy machines
 	// (see doc.go).
-	MaxFraction = 1.0
+	maxFraction = 1.0
 
 	// ticksPerDelay: the heap is sampled this many times per Delay, so
 	// release lags the delay by at most an eighth of it.
@@ -83,18 +83,18 @@ type Config struct {
 	// scavenger keeps committed memory under 95 % of it without delay.
 	MemoryLimit int64
 	// Now is the clock; nil means time.Now. Tests inject a fake one.
-	Now func() time.Time
+	now func() time.Time
 }
 
 // Stats are the scavenger's counters. Durations are wall time.
 type Stats struct {
 	Cycles    uint64        // cycles finished: from finding memory due to reaching the goal
-	Released  uint64        // bytes released by the background scavenger
-	Failures  uint64        // releases the kernel refused
-	Steps     uint64        // release steps (one batch each)
+	released  uint64        // bytes released by the background scavenger
+	failures  uint64        // releases the kernel refused
+	steps     uint64        // release steps (one batch each)
 	Busy      time.Duration // time spent in release steps
 	LastCycle time.Duration // duration of the last finished cycle, sleeps included
-	LastBusy  time.Duration // time spent releasing in the last finished cycle
+	lastBusy  time.Duration // time spent releasing in the last finished cycle
 }
 
 type sample struct {
@@ -127,7 +127,7 @@ type Scavenger struct {
 
 // New returns a Scavenger for h.
 func New(h Heap, cfg Config) *Scavenger {
-	s := &Scavenger{h: h, now: cfg.Now, costPerB: initialCost}
+	s := &Scavenger{h: h, now: cfg.now, costPerB: initialCost}
 	switch {
 	case cfg.RetainBytes == 0:
 		s.retain = DefaultRetainBytes
@@ -160,9 +160,6 @@ func (s *Scavenger) Goal(inUse uint64) uint64 {
 	return s.retain + uint64(s.frac*float64(inUse))
 }
 
-// Tick is the sampling period: Delay/8, at least a millisecond.
-func (s *Scavenger) Tick() time.Duration { return s.tick }
-
 // Step runs the policy once at the clock's current time: it samples the
 // heap, works out how much is due for release, releases at most one batch
 // if anything is due, and returns how long the caller should wait before
@@ -185,7 +182,7 @@ func (s *Scavenger) Step() time.Duration {
 	if !s.inCycle {
 		s.inCycle, s.cycleStart, s.cycleBusy, s.cycleFrac = true, now, 0, 0
 	}
-	want := min(roundUp(due, MinBatch), MaxBatch)
+	want := min(roundUp(due, MinBatch), maxBatch)
 	var got uint64
 	var err error
 	for _, align := range [...]uint64{HugePage, HugePage / 4, MinBatch} {
@@ -232,10 +229,10 @@ func (s *Scavenger) Step() time.Duration {
 
 // fraction is the share of a core the scavenger may use with left bytes
 // due: enough to release them within a quarter of Delay at the measured
-// cost, never below BaseFraction nor above MaxFraction.
+// cost, never below baseFraction nor above maxFraction.
 func (s *Scavenger) fraction(left uint64) float64 {
 	need := float64(left) * s.costPerB / (s.delay / 4).Seconds()
-	return min(max(need, BaseFraction), MaxFraction)
+	return min(max(need, baseFraction), maxFraction)
 }
 
 // pause is how long to sleep after working for spent so that work takes
@@ -304,12 +301,12 @@ func (s *Scavenger) endCycle(now time.Time) {
 func (s *Scavenger) Stats() Stats {
 	return Stats{
 		Cycles:    s.cycles.Load(),
-		Released:  s.released.Load(),
-		Failures:  s.failures.Load(),
-		Steps:     s.steps.Load(),
+		released:  s.released.Load(),
+		failures:  s.failures.Load(),
+		steps:     s.steps.Load(),
 		Busy:      time.Duration(s.busy.Load()),
 		LastCycle: time.Duration(s.lastCycle.Load()),
-		LastBusy:  time.Duration(s.lastBusy.Load()),
+		lastBusy:  time.Duration(s.lastBusy.Load()),
 	}
 }
 

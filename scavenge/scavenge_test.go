@@ -95,7 +95,7 @@ func run(clk *fakeClock, s *Scavenger, end time.Time, ev func()) {
 func setup(cfg Config) (*fakeClock, *fakeHeap, *Scavenger) {
 	clk := &fakeClock{t: time.Unix(1e9, 0)}
 	f := newFake(clk)
-	cfg.Now = clk.Now
+	cfg.now = clk.Now
 	return clk, f, New(f, cfg)
 }
 
@@ -107,15 +107,15 @@ func TestGoalDefaults(t *testing.T) {
 	if g := s.Goal(1000 * mib); g != DefaultRetainBytes+100*mib {
 		t.Fatalf("Goal(1000 MiB) = %d, want 64+100 MiB", g)
 	}
-	if s.Tick() != DefaultDelay/ticksPerDelay {
-		t.Fatalf("tick %v", s.Tick())
+	if s.tick != DefaultDelay/ticksPerDelay {
+		t.Fatalf("tick %v", s.tick)
 	}
 	_, _, s = setup(Config{RetainBytes: -1, RetainFraction: -1, Delay: 80 * time.Millisecond})
 	if g := s.Goal(gib); g != 0 {
 		t.Fatalf("retain none: Goal = %d", g)
 	}
-	if s.Tick() != 10*time.Millisecond {
-		t.Fatalf("tick %v", s.Tick())
+	if s.tick != 10*time.Millisecond {
+		t.Fatalf("tick %v", s.tick)
 	}
 }
 
@@ -144,7 +144,7 @@ func TestReleaseAfterDelay(t *testing.T) {
 		}
 		lat := f.lastRelAt.Sub(freedAt)
 		t.Logf("cost %.0f ps/B: released %d MiB, first after %v, done after %v; busy %v; cycle %v (busy %v)",
-			perByte*1e12, f.released/mib, f.firstRelAt.Sub(freedAt), lat, s.Stats().Busy, s.Stats().LastCycle, s.Stats().LastBusy)
+			perByte*1e12, f.released/mib, f.firstRelAt.Sub(freedAt), lat, s.Stats().Busy, s.Stats().LastCycle, s.Stats().lastBusy)
 		if lat > 2*time.Second {
 			t.Fatalf("release took %v after the free, want within 2 s", lat)
 		}
@@ -161,7 +161,7 @@ func TestReleaseAfterDelay(t *testing.T) {
 				t.Fatalf("huge page release after a smaller one: %+v", f.calls)
 			}
 		}
-		if st := s.Stats(); st.Cycles == 0 || st.Released != f.released || st.LastCycle <= 0 {
+		if st := s.Stats(); st.Cycles == 0 || st.released != f.released || st.LastCycle <= 0 {
 			t.Fatalf("stats %+v", st)
 		}
 	}
@@ -184,7 +184,7 @@ func TestTransientNotReleased(t *testing.T) {
 }
 
 // Batches: every call asks for at least 64 KiB, aligned to 64 KiB or more,
-// and at most MaxBatch.
+// and at most maxBatch.
 func TestBatches(t *testing.T) {
 	clk, f, s := setup(Config{RetainBytes: -1, RetainFraction: -1, Delay: 10 * time.Millisecond})
 	run(clk, s, clk.t.Add(time.Second), nil)
@@ -192,7 +192,7 @@ func TestBatches(t *testing.T) {
 	f.huge = 6 * mib
 	run(clk, s, clk.t.Add(time.Second), nil)
 	for _, c := range f.calls {
-		if c.max < MinBatch || c.max > MaxBatch || c.align < MinBatch {
+		if c.max < MinBatch || c.max > maxBatch || c.align < MinBatch {
 			t.Fatalf("bad call %+v", c)
 		}
 	}
@@ -236,17 +236,17 @@ func TestSteadyStateCPU(t *testing.T) {
 	}
 }
 
-// The pause after a step keeps work at BaseFraction when little is due,
-// and allows a burst (up to MaxFraction) when much is due.
+// The pause after a step keeps work at baseFraction when little is due,
+// and allows a burst (up to maxFraction) when much is due.
 func TestPacing(t *testing.T) {
 	_, _, s := setup(Config{})
-	if f := s.fraction(10 * mib); f != BaseFraction {
+	if f := s.fraction(10 * mib); f != baseFraction {
 		t.Fatalf("fraction(10 MiB) = %v", f)
 	}
-	if f := s.fraction(4 * gib); f != MaxFraction {
+	if f := s.fraction(4 * gib); f != maxFraction {
 		t.Fatalf("fraction(4 GiB) = %v", f)
 	}
-	if f := s.fraction(gib); f <= BaseFraction || f >= MaxFraction {
+	if f := s.fraction(gib); f <= baseFraction || f >= maxFraction {
 		t.Fatalf("fraction(1 GiB) = %v", f)
 	}
 	if p := pause(time.Millisecond, 0.01); p != 99*time.Millisecond {
@@ -261,7 +261,7 @@ func TestFailureRetried(t *testing.T) {
 	f.huge = 8 * mib
 	f.failNext = 3
 	run(clk, s, clk.t.Add(2*time.Second), nil)
-	if st := s.Stats(); st.Failures != 3 || f.huge != 0 || st.Released != 8*mib {
+	if st := s.Stats(); st.failures != 3 || f.huge != 0 || st.released != 8*mib {
 		t.Fatalf("stats %+v, huge left %d", st, f.huge)
 	}
 }

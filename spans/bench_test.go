@@ -31,16 +31,16 @@ func BenchmarkLookup(b *testing.B) {
 
 func BenchmarkFreeMask(b *testing.B) {
 	tb := newTestTable(b, 16)
-	s := mustNew(b, tb, MaxSlots)
+	s := mustNew(b, tb, maxSlots)
 	rng := rand.New(rand.NewPCG(2, 2))
-	for i := uintptr(0); i < MaxSlots; i++ {
+	for i := uintptr(0); i < maxSlots; i++ {
 		if rng.IntN(2) == 0 {
 			*s.Slot(i) = SlotAllocated
 		}
 	}
 	var sink uint64
 	for i := uintptr(0); b.Loop(); i++ {
-		sink += s.FreeMask(i % (MaxSlots / 64))
+		sink += s.FreeMask(i % (maxSlots / 64))
 	}
 	if sink == 0 {
 		b.Fatal("no free slot seen")
@@ -49,12 +49,12 @@ func BenchmarkFreeMask(b *testing.B) {
 
 func BenchmarkCountAllocated(b *testing.B) {
 	tb := newTestTable(b, 16)
-	s := mustNew(b, tb, MaxSlots)
-	for i := uintptr(0); i < MaxSlots; i += 3 {
+	s := mustNew(b, tb, maxSlots)
+	for i := uintptr(0); i < maxSlots; i += 3 {
 		*s.Slot(i) = SlotAllocated
 	}
 	for b.Loop() {
-		if s.CountAllocated() != (MaxSlots+2)/3 {
+		if s.CountAllocated() != (maxSlots+2)/3 {
 			b.Fatal("wrong count")
 		}
 	}

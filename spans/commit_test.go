@@ -108,18 +108,18 @@ func TestCommitOnDemand(t *testing.T) {
 
 	// Records: a failing commit makes New fail and changes nothing.
 	fi.FailNth(mmap.OpCommit, 1)
-	if s, err := tb.New(MaxSlots); !errors.Is(err, mmap.ErrInjected) || s != nil {
+	if s, err := tb.New(maxSlots); !errors.Is(err, mmap.ErrInjected) || s != nil {
 		t.Fatalf("New with a failing commit = %v, %v; want mmap.ErrInjected", s, err)
 	}
-	if tb.InUseRecords() != 0 || rwBytes(t, rg[1]) != 0 {
-		t.Fatalf("failed New left %d records, %d rw record bytes", tb.InUseRecords(), rwBytes(t, rg[1]))
+	if tb.inUseRecords() != 0 || rwBytes(t, rg[1]) != 0 {
+		t.Fatalf("failed New left %d records, %d rw record bytes", tb.inUseRecords(), rwBytes(t, rg[1]))
 	}
 	// Then records are committed in batches as they are taken: never more
 	// than one batch ahead of the high-water mark.
-	recSize := headerSize + MaxSlots
+	recSize := headerSize + maxSlots
 	var taken []*Span
 	for i := 0; i < 3*recordCommitBatch/int(recSize); i++ {
-		s := mustNew(t, tb, MaxSlots)
+		s := mustNew(t, tb, maxSlots)
 		s.Base, s.NPages = testBase+uintptr(i%4096)*pageSize, 1
 		tb.Publish(s, StateInUse) // the record is writable memory
 		tb.Unpublish(s)
@@ -140,7 +140,7 @@ func TestCommitOnDemand(t *testing.T) {
 		tb.Release(s)
 	}
 	for range taken {
-		mustNew(t, tb, MaxSlots)
+		mustNew(t, tb, maxSlots)
 	}
 	if got := fi.Calls(mmap.OpCommit) - before; got != 0 {
 		t.Fatalf("reusing records made %d commits", got)
@@ -177,12 +177,12 @@ func TestConcurrentRecordCommit(t *testing.T) {
 		go func() {
 			<-start
 			for range each {
-				s, err := tb.New(MaxSlots)
+				s, err := tb.New(maxSlots)
 				if err != nil {
 					errs <- err
 					return
 				}
-				*s.Slot(MaxSlots - 1) = SlotAllocated // the record's last byte
+				*s.Slot(maxSlots - 1) = SlotAllocated // the record's last byte
 				got[w] = append(got[w], s)
 			}
 			errs <- nil

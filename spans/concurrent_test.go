@@ -42,7 +42,7 @@ func TestRemoteFreesWhileOwnerAllocates(t *testing.T) {
 		{1, 2000},    // one slot: every allocation waits for a collect
 		{64, 300000}, // one freed word: every collect contends with every free
 		{100, 30000}, // padding in the last word
-		{MaxSlots, 60000},
+		{maxSlots, 60000},
 	} {
 		tb := newTestTable(t, 16)
 		s := mustNew(t, tb, c.nelems)
@@ -158,7 +158,7 @@ func TestConcurrentNewRelease(t *testing.T) {
 		wg.Go(func() {
 			var held []*Span
 			for k := range rounds {
-				n := uint32(1 + (k*37+w*11)%MaxSlots)
+				n := uint32(1 + (k*37+w*11)%maxSlots)
 				s, err := tb.New(n)
 				if err != nil {
 					t.Errorf("worker %d: New(%d): %v", w, n, err)
@@ -189,7 +189,7 @@ func TestConcurrentNewRelease(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if clash.Load() == 0 && tb.InUseRecords() != 0 {
-		t.Errorf("InUseRecords = %d after every record was released", tb.InUseRecords())
+	if clash.Load() == 0 && tb.inUseRecords() != 0 {
+		t.Errorf("inUseRecords = %d after every record was released", tb.inUseRecords())
 	}
 }

@@ -13,16 +13,16 @@ type List struct {
 func NewList(kind uint8) List { return List{kind: kind} }
 
 // Len returns the number of spans on the list.
-func (l *List) Len() int { return l.n }
+func (l *List) len() int { return l.n }
 
 // Push puts s at the front.
 func (l *List) Push(t *Table, s *Span) {
 	if s.List != ListNone {
 		panic("spans: Push of a listed " + s.Describe())
 	}
-	s.Prev, s.Next = 0, l.head
+	s.prev, s.next = 0, l.head
 	if l.head != 0 {
-		t.Span(l.head).Prev = s.id
+		t.Span(l.head).prev = s.id
 	}
 	l.head = s.id
 	s.List = l.kind
@@ -34,15 +34,15 @@ func (l *List) Remove(t *Table, s *Span) {
 	if s.List != l.kind {
 		panic("spans: Remove from the wrong list of " + s.Describe())
 	}
-	if s.Prev != 0 {
-		t.Span(s.Prev).Next = s.Next
+	if s.prev != 0 {
+		t.Span(s.prev).next = s.next
 	} else {
-		l.head = s.Next
+		l.head = s.next
 	}
-	if s.Next != 0 {
-		t.Span(s.Next).Prev = s.Prev
+	if s.next != 0 {
+		t.Span(s.next).prev = s.prev
 	}
-	s.Next, s.Prev, s.List = 0, 0, ListNone
+	s.next, s.prev, s.List = 0, 0, ListNone
 	l.n--
 }
 
@@ -60,7 +60,7 @@ func (l *List) Pop(t *Table) *Span {
 func (l *List) Each(t *Table, f func(*Span)) {
 	for id := l.head; id != 0; {
 		s := t.Span(id)
-		id = s.Next
+		id = s.next
 		f(s)
 	}
 }

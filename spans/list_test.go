@@ -23,8 +23,8 @@ func checkList(t *testing.T, tb *Table, l *List, model []ID, kind uint8, step in
 	if diff := cmp.Diff(model, listIDs(tb, l), cmpopts.EquateEmpty()); diff != "" {
 		t.Fatalf("step %d: list %d contents (-model +got):\n%s", step, kind, diff)
 	}
-	if l.Len() != len(model) {
-		t.Fatalf("step %d: list %d Len = %d, want %d", step, kind, l.Len(), len(model))
+	if l.len() != len(model) {
+		t.Fatalf("step %d: list %d Len = %d, want %d", step, kind, l.len(), len(model))
 	}
 	for k, id := range model {
 		s := tb.Span(id)
@@ -38,8 +38,8 @@ func checkList(t *testing.T, tb *Table, l *List, model []ID, kind uint8, step in
 		if k+1 < len(model) {
 			next = model[k+1]
 		}
-		if s.Prev != prev || s.Next != next {
-			t.Fatalf("step %d: span %d links prev %d next %d, want %d %d", step, id, s.Prev, s.Next, prev, next)
+		if s.prev != prev || s.next != next {
+			t.Fatalf("step %d: span %d links prev %d next %d, want %d %d", step, id, s.prev, s.next, prev, next)
 		}
 	}
 }
@@ -50,7 +50,7 @@ func TestListModel(t *testing.T) {
 		tb := newTestTable(t, 64)
 		var pool []*Span
 		for range 12 {
-			pool = append(pool, mustNew(t, tb, uint32(rng.IntN(MaxSlots)+1)))
+			pool = append(pool, mustNew(t, tb, uint32(rng.IntN(maxSlots)+1)))
 		}
 		lists := []*List{ptr(NewList(ListPartial)), ptr(NewList(ListFull))}
 		kinds := []uint8{ListPartial, ListFull}
@@ -102,8 +102,8 @@ func TestListModel(t *testing.T) {
 				checkList(t, tb, lists[i], models[i], kinds[i], step)
 			}
 			for _, s := range pool {
-				if _, on := where[s.ID()]; !on && (s.List != ListNone || s.Next != 0 || s.Prev != 0) {
-					t.Fatalf("seed %d step %d: unlisted span %d has list %d next %d prev %d", seed, step, s.ID(), s.List, s.Next, s.Prev)
+				if _, on := where[s.ID()]; !on && (s.List != ListNone || s.next != 0 || s.prev != 0) {
+					t.Fatalf("seed %d step %d: unlisted span %d has list %d next %d prev %d", seed, step, s.ID(), s.List, s.next, s.prev)
 				}
 			}
 		}
@@ -133,7 +133,7 @@ func TestListPanics(t *testing.T) {
 func TestListEmpty(t *testing.T) {
 	tb := newTestTable(t, 4)
 	l := NewList(ListPartial)
-	if l.Len() != 0 || l.Pop(tb) != nil {
+	if l.len() != 0 || l.Pop(tb) != nil {
 		t.Fatal("new list not empty")
 	}
 	called := false
@@ -144,7 +144,7 @@ func TestListEmpty(t *testing.T) {
 	s := mustNew(t, tb, 1)
 	l.Push(tb, s)
 	l.Remove(tb, s)
-	if l.Len() != 0 || l.Pop(tb) != nil || s.List != ListNone {
+	if l.len() != 0 || l.Pop(tb) != nil || s.List != ListNone {
 		t.Fatal("list not empty after Push, Remove")
 	}
 	l.Push(tb, s) // pushable again

@@ -67,11 +67,11 @@ const (
 	OwnerTransit = ^uint32(0) // moving between owners; the mover guards it
 )
 
-// MaxSlots is the most objects a span holds (the size-class table's bound).
-const MaxSlots = 1024
+// maxSlots is the most objects a span holds (the size-class table's bound).
+const maxSlots = 1024
 
 // freedWords is the length of the freed bitmap.
-const freedWords = MaxSlots / 64
+const freedWords = maxSlots / 64
 
 // Which central list a span is on. Guarded by the class lock.
 const (
@@ -99,8 +99,8 @@ type Span struct {
 	bucket    uint8         // record size bucket; record pool lock
 	_         uint8         //
 	allocated atomic.Uint32 // allocated slots (freed bits included) while unowned; written under the class lock
-	Next      ID            // central list link; class lock
-	Prev      ID            // central list link; class lock
+	next      ID            // central list link; class lock
+	prev      ID            // central list link; class lock
 	id        ID            // this record's ID
 	nslots    uint32        // state bytes after the header (multiple of 64)
 	_         [4]byte       // pad the line
@@ -119,8 +119,8 @@ func (s *Span) ID() ID { return s.id }
 // State returns the published state.
 func (s *Span) State() State { return State(s.state.Load()) }
 
-// SetState publishes or retracts the span. Publishing must come last.
-func (s *Span) SetState(st State) { s.state.Store(uint32(st)) }
+// setState publishes or retracts the span. Publishing must come last.
+func (s *Span) setState(st State) { s.state.Store(uint32(st)) }
 
 // CompareAndSwapState is used by a large-object free to claim the span.
 func (s *Span) CompareAndSwapState(old, new State) bool {
@@ -139,16 +139,16 @@ func (s *Span) Gen() uint32 { return s.gen.Load() }
 
 // Slots returns a pointer to the slot state bytes (NSlots of them, a
 // multiple of 64, 8-byte aligned).
-func (s *Span) Slots() unsafe.Pointer { return unsafe.Add(unsafe.Pointer(s), headerSize) }
+func (s *Span) slots() unsafe.Pointer { return unsafe.Add(unsafe.Pointer(s), headerSize) }
 
 // NSlots is the number of state bytes, NElems rounded up to 64.
 func (s *Span) NSlots() uint32 { return s.nslots }
 
 // Slot returns a pointer to slot i's state byte.
-func (s *Span) Slot(i uintptr) *uint8 { return (*uint8)(unsafe.Add(s.Slots(), i)) }
+func (s *Span) Slot(i uintptr) *uint8 { return (*uint8)(unsafe.Add(s.slots(), i)) }
 
 // SlotWord loads the 8 state bytes of slots 8w..8w+7 as one word (owner only).
-func (s *Span) slotWord(w uintptr) uint64 { return *(*uint64)(unsafe.Add(s.Slots(), w*8)) }
+func (s *Span) slotWord(w uintptr) uint64 { return *(*uint64)(unsafe.Add(s.slots(), w*8)) }
 
 // FreeMask returns a bit mask of the free slots among 64i..64i+63 (owner only).
 func (s *Span) FreeMask(i uintptr) uint64 {

@@ -135,8 +135,8 @@ func TestNewSlotLayout(t *testing.T) {
 		if s.NElems != n {
 			t.Errorf("New(%d): NElems = %d", n, s.NElems)
 		}
-		if uintptr(s.Slots())%8 != 0 {
-			t.Errorf("New(%d): slot bytes at %p, not 8-byte aligned", n, s.Slots())
+		if uintptr(s.slots())%8 != 0 {
+			t.Errorf("New(%d): slot bytes at %p, not 8-byte aligned", n, s.slots())
 		}
 		for i, b := range slotStates(s) {
 			want := uint8(SlotFree)
@@ -182,7 +182,7 @@ func TestFreeMaskAndCountAllocated(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	counts := append([]uint32(nil), slotCounts...)
 	for range 20 {
-		counts = append(counts, uint32(rng.IntN(MaxSlots)+1))
+		counts = append(counts, uint32(rng.IntN(maxSlots)+1))
 	}
 	for _, n := range counts {
 		t.Run(strconv.Itoa(int(n)), func(t *testing.T) {
@@ -367,14 +367,14 @@ func TestFreedBitIndependentOfNeighbours(t *testing.T) {
 	// Every slot's freed bit is its own: setting one sets no other, in
 	// this span or in the records next to it.
 	tb := newTestTable(t, 16)
-	prev := mustNew(t, tb, MaxSlots)
-	s := mustNew(t, tb, MaxSlots)
-	next := mustNew(t, tb, MaxSlots)
-	for i := uintptr(0); i < MaxSlots; i++ {
+	prev := mustNew(t, tb, maxSlots)
+	s := mustNew(t, tb, maxSlots)
+	next := mustNew(t, tb, maxSlots)
+	for i := uintptr(0); i < maxSlots; i++ {
 		if !s.MarkFreed(i) {
 			t.Fatalf("MarkFreed(%d) = false on a fresh span", i)
 		}
-		for j := uintptr(0); j < MaxSlots; j += 1 + j/7 {
+		for j := uintptr(0); j < maxSlots; j += 1 + j/7 {
 			if s.FreedBit(j) != (j <= i) {
 				t.Fatalf("after marking 0..%d: FreedBit(%d) = %v", i, j, s.FreedBit(j))
 			}

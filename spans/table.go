@@ -23,13 +23,13 @@ const (
 
 	// buckets is the number of record sizes: bucket b holds b*64 slot
 	// bytes (New uses b >= 1; bucket 0 is unused).
-	buckets = MaxSlots/64 + 1
+	buckets = maxSlots/64 + 1
 
 	// recordSpaceFactor bounds the record mapping: in the worst case every
 	// heap page is its own span with a full 1024-slot record, and records
 	// of other buckets freed earlier are not reused across buckets. Twice
 	// the worst single-bucket need leaves room for that before
-	// ErrMetadataExhausted.
+	// errMetadataExhausted.
 	recordSpaceFactor = 2
 
 	// recordCommitBatch is how much of the record mapping New commits at
@@ -39,8 +39,8 @@ const (
 	recordCommitBatch = 256 << 10
 )
 
-// ErrMetadataExhausted is returned when no span record can be had.
-var ErrMetadataExhausted = errors.New("spans: span record space exhausted")
+// errMetadataExhausted is returned when no span record can be had.
+var errMetadataExhausted = errors.New("spans: span record space exhausted")
 
 // Table owns the span records and the page → span map of one reservation.
 //
@@ -110,7 +110,7 @@ func NewTable(heapBase, heapPages uintptr, k mmap.Kernel) (*Table, error) {
 func mappingSizes(heapPages uintptr) (pageBytes, recBytes uintptr) {
 	ps := mmap.PageSize()
 	pageBytes = roundUp(heapPages*4, ps)
-	recBytes = roundUp(heapPages*(headerSize+MaxSlots)*recordSpaceFactor, ps)
+	recBytes = roundUp(heapPages*(headerSize+maxSlots)*recordSpaceFactor, ps)
 	if recBytes/recordUnit >= uintptr(freedMark) {
 		// IDs are 32 bits and freedMark is not one: cap the mapping at the
 		// last whole OS page they can address (a mapping's length must be
@@ -218,7 +218,7 @@ func (t *Table) Span(id ID) *Span {
 // a fresh generation and every slot free (slots past nelems padded). It
 // clears nothing of the span's memory.
 func (t *Table) New(nelems uint32) (*Span, error) {
-	if nelems == 0 || nelems > MaxSlots {
+	if nelems == 0 || nelems > maxSlots {
 		panic(fmt.Sprintf("spans: New(%d): object count out of range", nelems))
 	}
 	// Every span gets at least one 64-slot block, one-object spans too:
@@ -231,7 +231,7 @@ func (t *Table) New(nelems uint32) (*Span, error) {
 		end := t.next + size
 		if end > t.recMap.Size() {
 			t.mu.Unlock()
-			return nil, ErrMetadataExhausted
+			return nil, errMetadataExhausted
 		}
 		// Commit the next batch with the pool lock dropped (no system
 		// call under a lock), then look again: other goroutines may have
@@ -247,7 +247,7 @@ func (t *Table) New(nelems uint32) (*Span, error) {
 	var s *Span
 	if id != 0 {
 		s = t.Span(id)
-		t.free[b] = s.Next
+		t.free[b] = s.next
 	} else {
 		id = ID(t.next / recordUnit)
 		t.next += size
@@ -260,7 +260,7 @@ func (t *Table) New(nelems uint32) (*Span, error) {
 	t.inUse++
 	t.mu.Unlock()
 
-	s.Next, s.Prev, s.List = 0, 0, ListNone
+	s.next, s.prev, s.List = 0, 0, ListNone
 	s.allocated.Store(0)
 	s.pending.Store(0)
 	s.gen.Add(1)
@@ -269,7 +269,7 @@ func (t *Table) New(nelems uint32) (*Span, error) {
 		s.freed[w].Store(0)
 	}
 	s.NElems = nelems
-	slots := unsafe.Slice((*uint8)(s.Slots()), s.nslots)
+	slots := unsafe.Slice((*uint8)(s.slots()), s.nslots)
 	clear(slots[:min(uintptr(nelems), uintptr(s.nslots))])
 	for i := uintptr(nelems); i < uintptr(s.nslots); i++ {
 		slots[i] = SlotPad
@@ -289,14 +289,14 @@ func (t *Table) Release(s *Span) {
 	}
 	s.state.Store(uint32(statePooled))
 	t.mu.Lock()
-	s.Next = t.free[s.bucket]
+	s.next = t.free[s.bucket]
 	t.free[s.bucket] = s.id
 	t.inUse--
 	t.mu.Unlock()
 }
 
-// InUseRecords returns how many records are taken.
-func (t *Table) InUseRecords() int {
+// inUseRecords returns how many records are taken.
+func (t *Table) inUseRecords() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.inUse
@@ -341,7 +341,7 @@ func (t *Table) Publish(s *Span, st State) {
 	for p := first; p < first+uintptr(s.NPages); p++ {
 		t.entry(p).Store(uint32(s.id))
 	}
-	s.SetState(st)
+	s.setState(st)
 }
 
 // freedMark is stored for the first page of an unpublished span until the
@@ -351,7 +351,7 @@ const freedMark = ^uint32(0)
 
 // Unpublish retracts s: state first, then the table entries.
 func (t *Table) Unpublish(s *Span) {
-	s.SetState(StateDead)
+	s.setState(StateDead)
 	first := (s.Base - t.heapBase) >> pageShift
 	t.entry(first).Store(freedMark)
 	for p := first + 1; p < first+uintptr(s.NPages); p++ {

@@ -15,11 +15,11 @@ import (
 
 func TestNewPanicsOnBadCount(t *testing.T) {
 	tb := newTestTable(t, 4)
-	for _, n := range []uint32{0, MaxSlots + 1, 4096, ^uint32(0)} {
+	for _, n := range []uint32{0, maxSlots + 1, 4096, ^uint32(0)} {
 		wantPanic(t, "New("+strconv.Itoa(int(n))+")", func() { tb.New(n) }, "New("+strconv.Itoa(int(n))+")", "out of range")
 	}
-	if got := tb.InUseRecords(); got != 0 {
-		t.Errorf("InUseRecords after failed News = %d, want 0", got)
+	if got := tb.inUseRecords(); got != 0 {
+		t.Errorf("inUseRecords after failed News = %d, want 0", got)
 	}
 }
 
@@ -44,15 +44,15 @@ func TestNewFreshRecord(t *testing.T) {
 		if s.Gen() == 0 {
 			t.Errorf("New(%d): Gen 0 on a taken record", n)
 		}
-		if s.Owner() != OwnerCentral || s.List != ListNone || s.Next != 0 || s.Prev != 0 || s.Allocated() != 0 {
+		if s.Owner() != OwnerCentral || s.List != ListNone || s.next != 0 || s.prev != 0 || s.Allocated() != 0 {
 			t.Errorf("New(%d): owner %d list %d next %d prev %d allocated %d, want all zero",
-				n, s.Owner(), s.List, s.Next, s.Prev, s.Allocated())
+				n, s.Owner(), s.List, s.next, s.prev, s.Allocated())
 		}
 		if s.HasPending() {
 			t.Errorf("New(%d): pending frees", n)
 		}
-		if got := tb.InUseRecords(); got != i+1 {
-			t.Errorf("InUseRecords = %d, want %d", got, i+1)
+		if got := tb.inUseRecords(); got != i+1 {
+			t.Errorf("inUseRecords = %d, want %d", got, i+1)
 		}
 	}
 }
@@ -63,7 +63,7 @@ func TestNewDoesNotOverlapRecords(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	var all []*Span
 	for range 40 {
-		all = append(all, mustNew(t, tb, uint32(rng.IntN(MaxSlots)+1)))
+		all = append(all, mustNew(t, tb, uint32(rng.IntN(maxSlots)+1)))
 	}
 	for k, s := range all {
 		s.Base = testBase + uintptr(k)*pageSize
@@ -97,8 +97,8 @@ func TestReleaseReusesSameBucketOnly(t *testing.T) {
 	if a.State() != statePooled {
 		t.Errorf("released record in state %v, want pooled", a.State())
 	}
-	if got := tb.InUseRecords(); got != 0 {
-		t.Errorf("InUseRecords after Release = %d, want 0", got)
+	if got := tb.inUseRecords(); got != 0 {
+		t.Errorf("inUseRecords after Release = %d, want 0", got)
 	}
 
 	// A different bucket does not get the record.
@@ -135,8 +135,8 @@ func TestReleaseOrderIsLIFO(t *testing.T) {
 			t.Fatalf("New after releases = record %d, want %d", got, want)
 		}
 	}
-	if got := tb.InUseRecords(); got != 3 {
-		t.Errorf("InUseRecords = %d, want 3", got)
+	if got := tb.inUseRecords(); got != 3 {
+		t.Errorf("inUseRecords = %d, want 3", got)
 	}
 }
 
@@ -157,7 +157,7 @@ func TestNewResetsReusedRecord(t *testing.T) {
 			s.MarkFreed(i)
 		}
 		s.SetOwner(42)
-		s.List, s.Next, s.Prev = ListFull, 7, 9
+		s.List, s.next, s.prev = ListFull, 7, 9
 		s.SetAllocated(11)
 		s.Base, s.NPages = testBase+pageSize, 2
 		tb.Publish(s, StateInUse)
@@ -174,9 +174,9 @@ func TestNewResetsReusedRecord(t *testing.T) {
 		if r.HasPending() {
 			t.Errorf("%d→%d: freed bits survived reuse", c.before, c.after)
 		}
-		if r.Owner() != OwnerCentral || r.List != ListNone || r.Next != 0 || r.Prev != 0 || r.Allocated() != 0 {
+		if r.Owner() != OwnerCentral || r.List != ListNone || r.next != 0 || r.prev != 0 || r.Allocated() != 0 {
 			t.Errorf("%d→%d: owner %d list %d next %d prev %d allocated %d survived reuse",
-				c.before, c.after, r.Owner(), r.List, r.Next, r.Prev, r.Allocated())
+				c.before, c.after, r.Owner(), r.List, r.next, r.prev, r.Allocated())
 		}
 		for i, b := range slotStates(r) {
 			want := uint8(SlotFree)
@@ -202,16 +202,16 @@ func TestReleaseOfPublishedSpanPanics(t *testing.T) {
 		s.Base, s.NPages = testBase+pageSize, 2
 		tb.Publish(s, st)
 		wantPanic(t, "Release of "+st.String(), func() { tb.Release(s) }, "Release of published", "span "+strconv.Itoa(int(s.ID())))
-		if got := tb.InUseRecords(); got != 1 {
-			t.Errorf("InUseRecords after refused Release = %d, want 1", got)
+		if got := tb.inUseRecords(); got != 1 {
+			t.Errorf("inUseRecords after refused Release = %d, want 1", got)
 		}
 		if tb.Lookup(s.Base) != s {
 			t.Errorf("refused Release unpublished the span")
 		}
 		tb.Unpublish(s)
 		tb.Release(s) // now fine
-		if got := tb.InUseRecords(); got != 0 {
-			t.Errorf("InUseRecords = %d, want 0", got)
+		if got := tb.inUseRecords(); got != 0 {
+			t.Errorf("inUseRecords = %d, want 0", got)
 		}
 	}
 	// A span never published (StateInit) may be released.
@@ -225,7 +225,7 @@ func TestMetadataExhausted(t *testing.T) {
 		var err error
 		for {
 			var s *Span
-			if s, err = tb.New(MaxSlots); err != nil {
+			if s, err = tb.New(maxSlots); err != nil {
 				break
 			}
 			taken = append(taken, s)
@@ -233,19 +233,19 @@ func TestMetadataExhausted(t *testing.T) {
 				t.Fatal("New never runs out")
 			}
 		}
-		if !errors.Is(err, ErrMetadataExhausted) {
-			t.Fatalf("pages=%d: New error %v, want ErrMetadataExhausted", pages, err)
+		if !errors.Is(err, errMetadataExhausted) {
+			t.Fatalf("pages=%d: New error %v, want errMetadataExhausted", pages, err)
 		}
 		// The worst case the record space is sized for: every heap page its
 		// own span with a full record.
 		if uintptr(len(taken)) < pages {
 			t.Errorf("pages=%d: only %d full records before exhaustion", pages, len(taken))
 		}
-		if want := int((tb.recMap.Size() - recordUnit) / (headerSize + MaxSlots)); len(taken) != want {
+		if want := int((tb.recMap.Size() - recordUnit) / (headerSize + maxSlots)); len(taken) != want {
 			t.Errorf("pages=%d: %d full records fit, want %d", pages, len(taken), want)
 		}
-		if got := tb.InUseRecords(); got != len(taken) {
-			t.Errorf("pages=%d: InUseRecords = %d, want %d", pages, got, len(taken))
+		if got := tb.inUseRecords(); got != len(taken) {
+			t.Errorf("pages=%d: inUseRecords = %d, want %d", pages, got, len(taken))
 		}
 		// Exhaustion is not sticky: a released record is taken again.
 		last := taken[len(taken)-1]
@@ -254,7 +254,7 @@ func TestMetadataExhausted(t *testing.T) {
 		if err != nil || s.ID() != last.ID() {
 			t.Errorf("pages=%d: New after Release = %v, %v; want record %d", pages, s, err, last.ID())
 		}
-		if _, err := tb.New(MaxSlots); !errors.Is(err, ErrMetadataExhausted) {
+		if _, err := tb.New(maxSlots); !errors.Is(err, errMetadataExhausted) {
 			t.Errorf("pages=%d: New when full again: %v", pages, err)
 		}
 	}
@@ -267,7 +267,7 @@ func TestRecordSpaceCoversBucketChurn(t *testing.T) {
 	tb := newTestTable(t, pages)
 	var first []*Span
 	for range pages {
-		first = append(first, mustNew(t, tb, MaxSlots))
+		first = append(first, mustNew(t, tb, maxSlots))
 	}
 	for _, s := range first {
 		tb.Release(s)
@@ -423,11 +423,11 @@ func TestPublishLookup(t *testing.T) {
 		t.Errorf("Lookup of a StateInit span = %s, want nil", describeOrNil(got))
 	}
 	// ... and so is a dead one whose entries are still there.
-	e.SetState(StateInUse)
+	e.setState(StateInUse)
 	if tb.Lookup(e.Base+pageSize) != e {
 		t.Errorf("Lookup after setting InUse failed")
 	}
-	e.SetState(StateDead)
+	e.setState(StateDead)
 	if got := tb.Lookup(e.Base); got != nil {
 		t.Errorf("Lookup of a dead span with entries = %s, want nil", describeOrNil(got))
 	}
@@ -677,7 +677,7 @@ func TestNewTableAtIDCap(t *testing.T) {
 		t.Fatalf("record mapping of %d bytes: not whole pages or past the ID range", n)
 	}
 	// The last record the cap allows is usable: IDs stay below freedMark.
-	s := mustNew(t, tb, MaxSlots)
+	s := mustNew(t, tb, maxSlots)
 	if s.ID() == 0 || uint32(s.ID()) == freedMark {
 		t.Fatalf("first record has ID %d", s.ID())
 	}

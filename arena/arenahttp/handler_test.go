@@ -147,7 +147,7 @@ func TestPageMap(t *testing.T) {
 	if !slices.Equal(states, h.PageMap(nil)) {
 		t.Fatalf("served map differs from h.PageMap: %s", body)
 	}
-	if !slices.Contains(states, arena.PageInUse) || len(states)%heapview.ChunkPages != 0 {
+	if !slices.Contains(states, arena.PageInUse) || len(states)%arena.ChunkPages != 0 {
 		t.Fatalf("map of %d pages: %s", len(states), body)
 	}
 }
