@@ -11,13 +11,8 @@ import (
 	"github.com/offheap/offheap/spans"
 )
 
-// allocSpan is the one way pages become a span (see doc.go):
-//
-//  1. take the pages from the worker's page cache (no lock) if it can serve,
-//  2. else lock, ask the page allocator (growing the heap if needed), unlock;
-//  3. with no lock held: take a span record, re-commit scavenged pages,
-//     zero what is not known to be zero, fill in the record;
-//  4. publish: page → span table first, state last.
+// allocSpan is the one way pages become a span; its four steps are
+// described once, in doc.go ("The span allocation path").
 //
 // The span is returned published, owned by OwnerTransit for small classes
 // (the caller installs it in a cache or hands it to a central list).

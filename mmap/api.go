@@ -14,6 +14,11 @@ var (
 	ErrOutOfRange = errors.New("mmap: range outside the mapping")
 	ErrReleased   = errors.New("mmap: mapping already released")
 	ErrInjected   = errors.New("mmap: injected fault")
+	// ErrInvalidMode: Decommit was given a DecommitMode it does not know.
+	ErrInvalidMode = errors.New("mmap: unknown decommit mode")
+	// ErrInvalidName: SetName was given a name the kernel would reject
+	// (too long, or holding a character /proc/PID/maps cannot show).
+	ErrInvalidName = errors.New("mmap: invalid VMA name")
 )
 
 // Op names a memory operation; used in OpError and for fault injection.

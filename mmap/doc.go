@@ -1,4 +1,13 @@
-// Package mmap is offheap's only door to the kernel's memory system calls:
+// Package mmap is part of offheap's engine: arena imports it, and it makes
+// no compatibility promise. Programs import arena (and arena/arenahttp).
+//
+// One part is meant for programs: the kernel seam (Kernel, Real,
+// FaultInjector, NewFaultInjector, Op and its values, OpError and the
+// named errors) stays usable from outside, because a program tests its own
+// handling of kernel failures by passing a FaultInjector, or its own Kernel,
+// as arena.Config.Kernel.
+//
+// The package is offheap's only door to the kernel's memory system calls:
 // it reserves address space, commits and decommits parts of it, gives it
 // back, and passes hints. Everything above it (pages, spans, arena) deals in
 // addresses inside a Mapping and never calls mmap, mprotect or madvise

@@ -1,18 +1,6 @@
 package mmap
 
-import (
-	"errors"
-	"fmt"
-)
-
-// More named errors, beyond the contract's four.
-var (
-	// ErrInvalidMode: Decommit was given a DecommitMode it does not know.
-	ErrInvalidMode = errors.New("mmap: unknown decommit mode")
-	// ErrInvalidName: SetName was given a name the kernel would reject
-	// (too long, or holding a character /proc/PID/maps cannot show).
-	ErrInvalidName = errors.New("mmap: invalid VMA name")
-)
+import "fmt"
 
 // OpError reports a failed operation on a range of a mapping. Addr and Len
 // are the range the caller asked for (for OpReserve, Addr is 0 and Len the

@@ -1,4 +1,7 @@
-// Package pages decides which 8 KiB heap pages of one address-space
+// Package pages is part of offheap's engine: arena imports it, and it makes
+// no compatibility promise. Programs import arena (and arena/arenahttp).
+//
+// It decides which 8 KiB heap pages of one address-space
 // reservation are free, in use, or free and returned to the kernel
 // ("scavenged"). It hands out runs of pages, lowest address first, and
 // never touches the pages themselves: only its own metadata.

@@ -148,7 +148,7 @@ func (r *metaRegion) ptr(off uintptr) unsafe.Pointer {
 	return unsafe.Add(unsafe.Pointer(nil), r.m.Base()+off)
 }
 
-// chunkRangeCommit commits the metadata of chunks [c0, c1): their bitmaps and
+// commitChunks commits the metadata of chunks [c0, c1): their bitmaps and
 // their summaries at every level below the top, widened to whole summary
 // nodes so a search may read every sibling of a grown entry.
 func (a *Allocator) commitChunks(c0, c1 uint) error {

@@ -1,4 +1,7 @@
-// Package scavenge is offheap's policy for giving free memory back to the
+// Package scavenge is part of offheap's engine: arena imports it, and it makes
+// no compatibility promise. Programs import arena (and arena/arenahttp).
+//
+// It is offheap's policy for giving free memory back to the
 // kernel: how much to keep, when to release the rest, and how fast. It
 // knows nothing of spans or bitmaps; it drives a heap through the two
 // methods of Heap (Usage and Release), and reads time through an injected
@@ -10,7 +13,7 @@
 // A heap keeps Goal(inUse) = RetainBytes + RetainFraction × inUse bytes of
 // free memory committed (64 MiB + 10 % by default): a cushion, so a
 // program that frees and reallocates does not pay a release and a refault
-// (~1.5 µs per 4 KiB page here) on every swing. Free memory above the
+// (of the order of a microsecond per 4 KiB page) on every swing. Free memory above the
 // goal is due for release once it has been above the goal for Delay (1 s
 // by default). Precisely: the heap is sampled every Delay/8 and the amount
 // due is the least excess seen over the last Delay, capped by the excess
@@ -26,19 +29,20 @@
 // Each Step releases at most one batch, then returns how long to sleep so
 // that release work is a chosen share f of wall time: sleep = work ×
 // (1/f − 1). In steady state (little due) f is 1 % of one core. But
-// releasing 1 GiB with MADV_DONTNEED costs ~50–70 ms of CPU on this
-// machine, which at 1 % would take over 5 s: a released GiB would show in
+// releasing 1 GiB with MADV_DONTNEED costs tens of milliseconds of CPU,
+// which at 1 % would take seconds: a released GiB would show in
 // RSS long after it was freed. So f follows the backlog: at the start of
 // a cycle (and whenever the backlog grows) f is set to what releases the
 // whole backlog within Delay/4 at the measured cost per byte (a smoothed
 // average of recent steps, starting from 64 ps/B), clamped to [1 %, 100 %],
 // and it does not drop as the backlog shrinks, so a burst's tail is not
-// slowed down. A GiB due thus costs ~60 ms of CPU spread over ~250 ms,
-// well inside "released within ~2 s of the free". The cap is a whole
+// slowed down. A GiB due thus costs its tens of milliseconds of CPU spread
+// over a fraction of a second, well inside "released within ~2 s of the
+// free" (BENCHMARKS.md has the figures). The cap is a whole
 // core, not less, because the cost per byte is measured in wall time: on
 // a machine whose cores are busy each step takes longer than its work,
-// and a lower cap would multiply that delay (half a core let a GiB's
-// release run past 2 s on this 2-core machine under a parallel test run). The bursts are paid for
+// and a lower cap would multiply that delay (with half a core, a GiB's
+// release ran past 2 s on a busy two-core machine). The bursts are paid for
 // by the program's own frees: releasing a page costs roughly a tenth of
 // what faulting it in cost, so release work is bounded by a fraction of
 // the program's own page-fault work, and a heap whose free memory sits at
@@ -82,8 +86,8 @@
 //
 // Strict mode (DONTNEED then PROT_NONE, so touching released memory
 // faults) changes protections, and every protection change inside a
-// mapping splits it; the kernel refuses past vm.max_map_count (65530
-// here), and a Go allocator has crashed on that (matrixone#28736). So in
+// mapping splits it; the kernel refuses past vm.max_map_count (65530 by
+// default), and a Go allocator has crashed on that (matrixone#28736). So in
 // strict mode only whole, aligned 4 MiB chunks become PROT_NONE (smaller
 // runs get MADV_DONTNEED alone), and re-committing any page of a PROT_NONE
 // chunk makes the whole chunk read/write again. PROT_NONE ranges are thus

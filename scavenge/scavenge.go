@@ -82,11 +82,13 @@ type Config struct {
 	// MemoryLimit: a hard cap on committed bytes, 0 for none. The
 	// scavenger keeps committed memory under 95 % of it without delay.
 	MemoryLimit int64
-	// Now is the clock; nil means time.Now. Tests inject a fake one.
+	// now is the clock; nil means time.Now. Tests inject a fake one.
 	now func() time.Time
 }
 
-// Stats are the scavenger's counters. Durations are wall time.
+// Stats are the scavenger's counters. Durations are wall time. The
+// unexported ones are for this package's tests: arena keeps its own
+// released-bytes and failure counts, which include synchronous releases.
 type Stats struct {
 	Cycles    uint64        // cycles finished: from finding memory due to reaching the goal
 	released  uint64        // bytes released by the background scavenger

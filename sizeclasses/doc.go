@@ -1,4 +1,7 @@
-// Package sizeclasses holds the size-class table of the offheap heap and
+// Package sizeclasses is part of offheap's engine: arena imports it, and it makes
+// no compatibility promise. Programs import arena (and arena/arenahttp).
+//
+// It holds the size-class table of the offheap heap and
 // the O(1) arithmetic around it.
 //
 // # Why size classes

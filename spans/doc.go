@@ -1,4 +1,7 @@
-// Package spans holds span metadata for offheap: who owns each run of heap
+// Package spans is part of offheap's engine: arena imports it, and it makes
+// no compatibility promise. Programs import arena (and arena/arenahttp).
+//
+// It holds span metadata: who owns each run of heap
 // pages, how a small-object span is divided into slots, and which slots are
 // handed out.
 //

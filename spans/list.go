@@ -1,6 +1,6 @@
 package spans
 
-// List is a doubly linked list of spans threaded through Span.Next/Prev,
+// List is a doubly linked list of spans threaded through Span.next/prev,
 // tagged with its kind (ListPartial or ListFull) so a span knows which list
 // holds it. Not locked: the caller holds the owning size class's lock.
 type List struct {
@@ -12,7 +12,7 @@ type List struct {
 // NewList returns an empty list of the given kind.
 func NewList(kind uint8) List { return List{kind: kind} }
 
-// Len returns the number of spans on the list.
+// len returns the number of spans on the list.
 func (l *List) len() int { return l.n }
 
 // Push puts s at the front.

@@ -137,7 +137,7 @@ func (s *Span) SetOwner(o uint32) { s.owner.Store(o) }
 // Gen returns the record's reuse generation.
 func (s *Span) Gen() uint32 { return s.gen.Load() }
 
-// Slots returns a pointer to the slot state bytes (NSlots of them, a
+// slots returns a pointer to the slot state bytes (NSlots of them, a
 // multiple of 64, 8-byte aligned).
 func (s *Span) slots() unsafe.Pointer { return unsafe.Add(unsafe.Pointer(s), headerSize) }
 
@@ -147,7 +147,7 @@ func (s *Span) NSlots() uint32 { return s.nslots }
 // Slot returns a pointer to slot i's state byte.
 func (s *Span) Slot(i uintptr) *uint8 { return (*uint8)(unsafe.Add(s.slots(), i)) }
 
-// SlotWord loads the 8 state bytes of slots 8w..8w+7 as one word (owner only).
+// slotWord loads the 8 state bytes of slots 8w..8w+7 as one word (owner only).
 func (s *Span) slotWord(w uintptr) uint64 { return *(*uint64)(unsafe.Add(s.slots(), w*8)) }
 
 // FreeMask returns a bit mask of the free slots among 64i..64i+63 (owner only).

@@ -76,7 +76,7 @@ type Table struct {
 	// mu guards the record pool: next, free and inUse.
 	mu    sync.Mutex
 	next  uintptr        // bump offset of the first never-used byte
-	free  [buckets]ID    // per bucket, a list linked through Span.Next
+	free  [buckets]ID    // per bucket, a list linked through Span.next
 	inUse int            // records taken and not returned
 	high  atomic.Uintptr // high-water mark of next, for Metadata
 	_     [0]func()      // not comparable
