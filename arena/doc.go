@@ -134,6 +134,19 @@
 // No lock is held across a system call, a clear of a span, or a loop over
 // objects, and nothing blocking runs while a goroutine is pinned to its P.
 //
+// # Platforms and build tags
+//
+// offheap builds on linux/amd64 and linux/arm64 only; elsewhere the build
+// stops with one error naming that requirement (mmap/unsupported.go says
+// why). Heap.Alloc and Heap.Free pin the goroutine to its P with the
+// runtime's procPin, reached by go:linkname. Building with the tag
+// offheap_nolinkname (go build -tags offheap_nolinkname) does without
+// linkname: each call then locks one of the per-P caches, picked at random,
+// with a mutex, and counters use atomic adds, as race-detector builds do
+// (sync_race.go). Results are the same; each Heap.Alloc/Free pays a lock,
+// an explicit Cache's fast path an atomic add in place of the pin, and
+// Close needs no stop-the-world.
+//
 // # What the GC sees
 //
 // Memory from a Heap is invisible to the Go garbage collector: it must not

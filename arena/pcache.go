@@ -3,7 +3,6 @@ package arena
 import (
 	"sync"
 	"unsafe"
-	_ "unsafe" // for go:linkname
 
 	"github.com/offheap/offheap/pages"
 	"github.com/offheap/offheap/sizeclasses"
@@ -26,16 +25,11 @@ import (
 // is 1.14-1.28x a Cache pair (BenchmarkPairRatio), and Heap.Alloc/Free
 // scales 15.7x on 16 cores (BenchmarkHeapParallel). The runtime keeps
 // procPin and procUnpin reachable by linkname for existing users
-// (golang/go#67401).
+// (golang/go#67401); pin_linkname.go declares them, and the build tag
+// offheap_nolinkname does without them (pin_nolinkname.go, doc.go).
 //
 // If GOMAXPROCS grows after NewHeap, goroutines on the new Ps share one
 // spare Cache behind a mutex: correct, slower.
-
-//go:linkname procPin runtime.procPin
-func procPin() int
-
-//go:linkname procUnpin runtime.procUnpin
-func procUnpin()
 
 // spare serves Ps beyond the per-P caches. mu guards cache.
 type spare struct {

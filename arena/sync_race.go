@@ -1,19 +1,21 @@
-//go:build race
+//go:build race || offheap_nolinkname
 
 package arena
 
 import "sync/atomic"
 
-// Race-detector builds. The detector cannot see the ordering that pinning
-// to a P provides, nor tell a counter's single writer from many, so here
-// counters use atomic adds and per-P caches are taken with a mutex.
-// Behaviour is the same; only the cost differs.
+// Race-detector builds, and builds with the tag offheap_nolinkname. The
+// detector cannot see the ordering that pinning to a P provides, nor tell a
+// counter's single writer from many; without linkname there is no pinning
+// at all. So here per-P caches are taken with a mutex, and counters use
+// atomic adds: a cache's counters are bumped under its mutex but read by
+// Stats without it, so plain increments would be data races. Behaviour is
+// the same; only the cost differs.
 
 func bump(p *uint64) { atomic.AddUint64(p, 1) }
 
 func (h *Heap) acquireP() *Cache {
-	pid := procPin()
-	procUnpin()
+	pid := pickP(len(h.pcs))
 	if pid < len(h.pcs) {
 		c := h.pcs[pid]
 		c.pmu.Lock()
@@ -30,8 +32,7 @@ func (h *Heap) releaseP(c *Cache) { c.pmu.Unlock() }
 // caller's closeFast undoes it either way.
 func (h *Heap) openFast() (pid int, ok bool) {
 	h.inflight.Add(1)
-	pid = procPin()
-	procUnpin()
+	pid = pickP(len(h.pcs))
 	return pid, !h.closed.Load()
 }
 
