@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/offheap/offheap/internal/addr"
 	"github.com/offheap/offheap/mmap"
 	"github.com/offheap/offheap/pages"
 	"github.com/offheap/offheap/scavenge"
@@ -204,7 +205,7 @@ func tryReserve(size uintptr, k mmap.Kernel) (reserved, error) {
 }
 
 // addrPointer turns an address outside the Go heap into a pointer.
-func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }
+func addrPointer(a uintptr) unsafe.Pointer { return addr.Pointer(a) }
 
 func (h *Heap) ptr(addr uintptr) unsafe.Pointer { return unsafe.Add(h.basePtr, addr-h.base) }
 

@@ -108,7 +108,7 @@ func (a *Allocator) Close() error {
 func (a *Allocator) chunkAddr(c uint) uintptr { return a.base + uintptr(c)*ChunkBytes }
 func (a *Allocator) pageAddr(p uint) uintptr  { return a.base + uintptr(p)<<pageShift }
 
-func (a *Allocator) isGrown(c uint) bool { return a.grown[c/64]&(1<<(c%64)) != 0 }
+func (a *Allocator) isGrown(c uint) bool { return a.grown[c/wordBits]&(1<<(c%wordBits)) != 0 }
 
 // pageRange converts an address range to page indices, checking alignment
 // and bounds without overflow.
@@ -144,7 +144,7 @@ func (a *Allocator) Grow(base, npages uintptr) error {
 	}
 	full := packSummary(ChunkPages, ChunkPages, ChunkPages)
 	for c := c0; c < c1; c++ {
-		a.grown[c/64] |= 1 << (c % 64)
+		a.grown[c/wordBits] |= 1 << (c % wordBits)
 		cb := &a.chunks[c]
 		cb.inUse = pageBits{}
 		cb.scav = pageBits{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
@@ -346,7 +346,7 @@ func (a *Allocator) markFree(p, n uint, scavenged bool) {
 		}
 		changed = changed || a.levels[0][c] != old
 		if !scavenged {
-			a.scavMaybe[c/64] |= 1 << (c % 64)
+			a.scavMaybe[c/wordBits] |= 1 << (c % wordBits)
 		}
 		q += k
 		left -= k
@@ -392,9 +392,9 @@ func (a *Allocator) State(addr uintptr) State {
 	}
 	cb := &a.chunks[c]
 	switch {
-	case cb.inUse[i/64]&(1<<(i%64)) != 0:
+	case cb.inUse[i/wordBits]&(1<<(i%wordBits)) != 0:
 		return InUse
-	case cb.scav[i/64]&(1<<(i%64)) != 0:
+	case cb.scav[i/wordBits]&(1<<(i%wordBits)) != 0:
 		return FreeScavenged
 	}
 	return Free

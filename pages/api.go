@@ -16,8 +16,8 @@ const (
 	PageSize    = sizeclasses.PageSize // 8 KiB heap page
 	ChunkPages  = 512                  // pages per chunk (one bitmap word-set)
 	ChunkBytes  = ChunkPages * PageSize
-	CachePages  = 64 // pages in one worker page cache block
-	CacheMaxRun = 16 // the page cache serves runs of fewer than this many pages
+	CachePages  = wordBits // pages in one worker page cache block: one bitmap word
+	CacheMaxRun = 16       // the page cache serves runs of fewer than this many pages
 )
 
 var (

@@ -2,8 +2,14 @@ package pages
 
 import "math/bits"
 
-// chunkWords is the number of 64-bit words in one chunk's bitmap.
-const chunkWords = ChunkPages / 64
+// A bitmap word is a uint64 of wordBits bits (pages, or chunks) and
+// wordBytes bytes, the size of a summary too; chunkWords is the number of
+// words in one chunk's bitmap.
+const (
+	wordBits   = 64
+	wordBytes  = 8
+	chunkWords = ChunkPages / wordBits
+)
 
 // pageBits is one bit per page of a chunk; bit i of word w is page 64*w+i.
 type pageBits [chunkWords]uint64
@@ -20,7 +26,7 @@ type chunkBits struct {
 
 // wordMask has k bits set starting at bit off; 1 <= k, off+k <= 64.
 func wordMask(off, k uint) uint64 {
-	return (^uint64(0) >> (64 - k)) << off
+	return (^uint64(0) >> (wordBits - k)) << off
 }
 
 // runStarts returns the bits of x at which a run of at least n set bits
@@ -42,7 +48,7 @@ func longestRun(x uint64) uint {
 		x >>= uint(bits.TrailingZeros64(x))
 		n := uint(bits.TrailingZeros64(^x))
 		best = max(best, n)
-		if n == 64 {
+		if n == wordBits {
 			break
 		}
 		x >>= n
@@ -53,9 +59,9 @@ func longestRun(x uint64) uint {
 // setRange sets bits [i, i+n).
 func (b *pageBits) setRange(i, n uint) {
 	for n > 0 {
-		off := i % 64
-		k := min(64-off, n)
-		b[i/64] |= wordMask(off, k)
+		off := i % wordBits
+		k := min(wordBits-off, n)
+		b[i/wordBits] |= wordMask(off, k)
 		i += k
 		n -= k
 	}
@@ -64,9 +70,9 @@ func (b *pageBits) setRange(i, n uint) {
 // clearRange clears bits [i, i+n).
 func (b *pageBits) clearRange(i, n uint) {
 	for n > 0 {
-		off := i % 64
-		k := min(64-off, n)
-		b[i/64] &^= wordMask(off, k)
+		off := i % wordBits
+		k := min(wordBits-off, n)
+		b[i/wordBits] &^= wordMask(off, k)
 		i += k
 		n -= k
 	}
@@ -76,9 +82,9 @@ func (b *pageBits) clearRange(i, n uint) {
 func (b *pageBits) countRange(i, n uint) uint {
 	var c int
 	for n > 0 {
-		off := i % 64
-		k := min(64-off, n)
-		c += bits.OnesCount64(b[i/64] & wordMask(off, k))
+		off := i % wordBits
+		k := min(wordBits-off, n)
+		c += bits.OnesCount64(b[i/wordBits] & wordMask(off, k))
 		i += k
 		n -= k
 	}
@@ -88,10 +94,10 @@ func (b *pageBits) countRange(i, n uint) uint {
 // allSet reports whether every bit in [i, i+n) is set.
 func (b *pageBits) allSet(i, n uint) bool {
 	for n > 0 {
-		off := i % 64
-		k := min(64-off, n)
+		off := i % wordBits
+		k := min(wordBits-off, n)
 		m := wordMask(off, k)
-		if b[i/64]&m != m {
+		if b[i/wordBits]&m != m {
 			return false
 		}
 		i += k
@@ -103,9 +109,9 @@ func (b *pageBits) allSet(i, n uint) bool {
 // allClear reports whether every bit in [i, i+n) is clear.
 func (b *pageBits) allClear(i, n uint) bool {
 	for n > 0 {
-		off := i % 64
-		k := min(64-off, n)
-		if b[i/64]&wordMask(off, k) != 0 {
+		off := i % wordBits
+		k := min(wordBits-off, n)
+		if b[i/wordBits]&wordMask(off, k) != 0 {
 			return false
 		}
 		i += k
@@ -116,13 +122,13 @@ func (b *pageBits) allClear(i, n uint) bool {
 
 // firstClear returns the lowest clear bit at or above from.
 func (b *pageBits) firstClear(from uint) (uint, bool) {
-	for w := from / 64; w < chunkWords; w++ {
+	for w := from / wordBits; w < chunkWords; w++ {
 		x := ^b[w]
-		if w == from/64 {
-			x &= ^uint64(0) << (from % 64)
+		if w == from/wordBits {
+			x &= ^uint64(0) << (from % wordBits)
 		}
 		if x != 0 {
-			return w*64 + uint(bits.TrailingZeros64(x)), true
+			return w*wordBits + uint(bits.TrailingZeros64(x)), true
 		}
 	}
 	return 0, false
@@ -137,16 +143,16 @@ func (b *pageBits) findClear(n, from uint) (uint, bool) {
 		return b.firstClear(from)
 	}
 	var run, runStart uint // clear bits carried over from lower words
-	for w := from / 64; w < chunkWords; w++ {
+	for w := from / wordBits; w < chunkWords; w++ {
 		x := b[w]
-		if w == from/64 {
-			x |= 1<<(from%64) - 1 // bits below from count as set
+		if w == from/wordBits {
+			x |= 1<<(from%wordBits) - 1 // bits below from count as set
 		}
 		if run == 0 {
-			runStart = w * 64
+			runStart = w * wordBits
 		}
 		if x == 0 {
-			run += 64
+			run += wordBits
 			if run >= n {
 				return runStart, true
 			}
@@ -155,13 +161,13 @@ func (b *pageBits) findClear(n, from uint) (uint, bool) {
 		if run+uint(bits.TrailingZeros64(x)) >= n {
 			return runStart, true
 		}
-		if n <= 64 {
+		if n <= wordBits {
 			if s := runStarts(^x, n); s != 0 {
-				return w*64 + uint(bits.TrailingZeros64(s)), true
+				return w*wordBits + uint(bits.TrailingZeros64(s)), true
 			}
 		}
 		run = uint(bits.LeadingZeros64(x))
-		runStart = w*64 + 64 - run
+		runStart = w*wordBits + wordBits - run
 	}
 	return 0, false
 }
@@ -169,16 +175,16 @@ func (b *pageBits) findClear(n, from uint) (uint, bool) {
 // clearBelow returns the lowest j <= i such that bits [j, i) are all clear:
 // where the clear run ending at i begins.
 func (b *pageBits) clearBelow(i uint) uint {
-	w := i / 64
-	if off := i % 64; off != 0 {
+	w := i / wordBits
+	if off := i % wordBits; off != 0 {
 		if x := b[w] & (1<<off - 1); x != 0 {
-			return w*64 + 64 - uint(bits.LeadingZeros64(x))
+			return w*wordBits + wordBits - uint(bits.LeadingZeros64(x))
 		}
 	}
 	for w > 0 {
 		w--
 		if x := b[w]; x != 0 {
-			return w*64 + 64 - uint(bits.LeadingZeros64(x))
+			return w*wordBits + wordBits - uint(bits.LeadingZeros64(x))
 		}
 	}
 	return 0
@@ -187,13 +193,13 @@ func (b *pageBits) clearBelow(i uint) uint {
 // clearAbove returns the lowest set bit at or above i, or ChunkPages: where
 // the clear run starting at i ends.
 func (b *pageBits) clearAbove(i uint) uint {
-	for w := i / 64; w < chunkWords; w++ {
+	for w := i / wordBits; w < chunkWords; w++ {
 		x := b[w]
-		if w == i/64 {
-			x &= ^uint64(0) << (i % 64)
+		if w == i/wordBits {
+			x &= ^uint64(0) << (i % wordBits)
 		}
 		if x != 0 {
-			return w*64 + uint(bits.TrailingZeros64(x))
+			return w*wordBits + uint(bits.TrailingZeros64(x))
 		}
 	}
 	return ChunkPages
@@ -206,7 +212,7 @@ func (b *pageBits) summarize() summary {
 	for w := range chunkWords {
 		x := b[w]
 		if x == 0 {
-			run += 64
+			run += wordBits
 			continue
 		}
 		run += uint(bits.TrailingZeros64(x))

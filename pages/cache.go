@@ -24,7 +24,7 @@ func (a *Allocator) AllocCache(c *Cache) error {
 		return ErrNoSpace
 	}
 	ch, i := p/ChunkPages, p%ChunkPages
-	w := i / 64
+	w := i / wordBits
 	cb := &a.chunks[ch]
 	free := ^cb.inUse[w]
 	scav := cb.scav[w] & free
@@ -34,7 +34,7 @@ func (a *Allocator) AllocCache(c *Cache) error {
 	nfree, nscav := uint(bits.OnesCount64(free)), uint(bits.OnesCount64(scav))
 	a.freePages -= nfree
 	a.scavPages -= nscav
-	block := ch*ChunkPages + w*64
+	block := ch*ChunkPages + w*wordBits
 	a.hint = block + CachePages // p was the lowest free page
 	*c = Cache{base: a.pageAddr(block), freeBits: free, scavBits: scav}
 	return nil
@@ -101,7 +101,7 @@ func (a *Allocator) FlushCache(c *Cache) {
 		panic(fmt.Sprintf("pages: FlushCache of a cache at %#x outside the allocator [%#x, +%d pages)", c.base, a.base, a.npages))
 	}
 	p := uint((c.base - a.base) >> pageShift)
-	ch, w := p/ChunkPages, p%ChunkPages/64
+	ch, w := p/ChunkPages, p%ChunkPages/wordBits
 	cb := &a.chunks[ch]
 	if !a.isGrown(ch) || cb.inUse[w]&c.freeBits != c.freeBits {
 		panic(fmt.Sprintf("pages: FlushCache at %#x: free bits %#x are not all in use here (in use %#x)", c.base, c.freeBits, cb.inUse[w]))
@@ -113,7 +113,7 @@ func (a *Allocator) FlushCache(c *Cache) {
 	a.freePages += uint(bits.OnesCount64(c.freeBits))
 	a.scavPages += uint(bits.OnesCount64(scav))
 	if c.freeBits&^scav != 0 {
-		a.scavMaybe[ch/64] |= 1 << (ch % 64)
+		a.scavMaybe[ch/wordBits] |= 1 << (ch % wordBits)
 		a.scavHint = max(a.scavHint, ch+1)
 	}
 	a.hint = min(a.hint, p+uint(bits.TrailingZeros64(c.freeBits)))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/offheap/offheap/internal/addr"
 	"github.com/offheap/offheap/mmap"
 )
 
@@ -31,7 +32,7 @@ type metaLayout struct {
 func roundUp(x, align uintptr) uintptr { return (x + align - 1) &^ (align - 1) }
 
 // bitmapWords is the number of uint64 words holding n bits.
-func bitmapWords(n uint) uint { return (n + 63) / 64 }
+func bitmapWords(n uint) uint { return (n + wordBits - 1) / wordBits }
 
 func newMetaLayout(nchunks uint, osPage uintptr, levelCap int) metaLayout {
 	l := metaLayout{nchunks: nchunks}
@@ -49,15 +50,15 @@ func newMetaLayout(nchunks uint, osPage uintptr, levelCap int) metaLayout {
 		l.levelLen[lv] = l.levelLen[lv+1] * fanOut
 	}
 	var off uintptr
-	words := uintptr(bitmapWords(nchunks)) * 8
+	words := uintptr(bitmapWords(nchunks)) * wordBytes
 	l.grownOff, off = off, off+words
 	l.scavOff, off = off, off+words
-	l.liveOff, off = off, off+uintptr(bitmapWords(l.levelLen[l.top]))*8
-	l.levelOff[l.top], off = off, off+uintptr(l.levelLen[l.top])*8
+	l.liveOff, off = off, off+uintptr(bitmapWords(l.levelLen[l.top]))*wordBytes
+	l.levelOff[l.top], off = off, off+uintptr(l.levelLen[l.top])*wordBytes
 	off = roundUp(off, osPage)
 	l.eager = off
 	for i := 0; i < l.top; i++ {
-		l.levelOff[i], off = off, roundUp(off+uintptr(l.levelLen[i])*8, osPage)
+		l.levelOff[i], off = off, roundUp(off+uintptr(l.levelLen[i])*wordBytes, osPage)
 	}
 	l.chunkOff = off
 	off += uintptr(nchunks) * unsafe.Sizeof(chunkBits{})
@@ -92,19 +93,19 @@ func (r *metaRegion) commit(off, n uintptr) error {
 	first := off / r.osPage
 	last := (off + n + r.osPage - 1) / r.osPage
 	for p := first; p < last; {
-		if r.committed[p/64]&(1<<(p%64)) != 0 {
+		if r.committed[p/wordBits]&(1<<(p%wordBits)) != 0 {
 			p++
 			continue
 		}
 		q := p + 1
-		for q < last && r.committed[q/64]&(1<<(q%64)) == 0 {
+		for q < last && r.committed[q/wordBits]&(1<<(q%wordBits)) == 0 {
 			q++
 		}
 		if err := r.m.Commit(r.m.Base()+p*r.osPage, (q-p)*r.osPage); err != nil {
 			return fmt.Errorf("pages: committing metadata: %w", err)
 		}
 		for ; p < q; p++ {
-			r.committed[p/64] |= 1 << (p % 64)
+			r.committed[p/wordBits] |= 1 << (p % wordBits)
 			r.nCommit++
 		}
 	}
@@ -141,12 +142,9 @@ func (r *metaRegion) chunks(off uintptr, n uint) []chunkBits {
 	return unsafe.Slice((*chunkBits)(r.ptr(off)), n)
 }
 
-// ptr turns an address of the metadata mapping into a pointer. The memory
-// is not Go memory, so the GC ignores the pointer; unsafe.Add from nil keeps
-// vet's uintptr-conversion check quiet for this legitimate case.
-func (r *metaRegion) ptr(off uintptr) unsafe.Pointer {
-	return unsafe.Add(unsafe.Pointer(nil), r.m.Base()+off)
-}
+// ptr turns an offset in the metadata mapping into a pointer (not Go
+// memory, so the GC ignores it).
+func (r *metaRegion) ptr(off uintptr) unsafe.Pointer { return addr.Pointer(r.m.Base() + off) }
 
 // commitChunks commits the metadata of chunks [c0, c1): their bitmaps and
 // their summaries at every level below the top, widened to whole summary
@@ -161,7 +159,7 @@ func (a *Allocator) commitChunks(c0, c1 uint) error {
 		shift := uint(lv * fanBits)
 		lo := (c0 >> shift) &^ (fanOut - 1)
 		hi := ((c1-1)>>shift)&^(fanOut-1) + fanOut
-		if err := a.meta.commit(l.levelOff[lv]+uintptr(lo)*8, uintptr(hi-lo)*8); err != nil {
+		if err := a.meta.commit(l.levelOff[lv]+uintptr(lo)*wordBytes, uintptr(hi-lo)*wordBytes); err != nil {
 			return err
 		}
 	}
@@ -186,12 +184,12 @@ func (a *Allocator) metaAddr() (base, size uintptr) {
 // isCommitted reports whether the byte at offset off is committed.
 func (r *metaRegion) isCommitted(off uintptr) bool {
 	p := off / r.osPage
-	return r.committed[p/64]&(1<<(p%64)) != 0
+	return r.committed[p/wordBits]&(1<<(p%wordBits)) != 0
 }
 
 // summaryReadable reports whether summary j of level lv is in committed
 // metadata (tests walk the whole tree; the allocator itself only reads
 // summaries below a grown chunk's ancestors).
 func (a *Allocator) summaryReadable(lv int, j uint) bool {
-	return a.meta.isCommitted(a.layout.levelOff[lv] + uintptr(j)*8)
+	return a.meta.isCommitted(a.layout.levelOff[lv] + uintptr(j)*wordBytes)
 }

@@ -37,6 +37,13 @@ const (
 	// ticksPerDelay: the heap is sampled this many times per Delay, so
 	// release lags the delay by at most an eighth of it.
 	ticksPerDelay = 8
+	// costSmoothing: each step's measured cost per byte moves the
+	// estimate 1/costSmoothing of the way, so one slow step (a TLB
+	// shootdown, a busy core) does not swing the pace.
+	costSmoothing = 4
+	// burstWindowDiv: a backlog is paced to be released within
+	// Delay/burstWindowDiv, well inside "released within ~2 s of the free".
+	burstWindowDiv = 4
 	// minTick bounds the sampling period from below.
 	minTick = time.Millisecond
 	// ringSize holds a Delay's worth of samples plus the boundary one.
@@ -214,9 +221,9 @@ func (s *Scavenger) Step() time.Duration {
 	s.released.Add(got)
 	s.forget(got)
 	if spent > 0 {
-		// Smooth the measured cost per byte (weight 1/4 on the new one).
+		// Smooth the measured cost per byte.
 		c := float64(spent) / 1e9 / float64(got)
-		s.costPerB += (c - s.costPerB) / 4
+		s.costPerB += (c - s.costPerB) / costSmoothing
 	}
 	left := sub(due, got)
 	if left < MinBatch {
@@ -230,10 +237,10 @@ func (s *Scavenger) Step() time.Duration {
 }
 
 // fraction is the share of a core the scavenger may use with left bytes
-// due: enough to release them within a quarter of Delay at the measured
+// due: enough to release them within Delay/burstWindowDiv at the measured
 // cost, never below baseFraction nor above maxFraction.
 func (s *Scavenger) fraction(left uint64) float64 {
-	need := float64(left) * s.costPerB / (s.delay / 4).Seconds()
+	need := float64(left) * s.costPerB / (s.delay / burstWindowDiv).Seconds()
 	return min(max(need, baseFraction), maxFraction)
 }
 

@@ -71,7 +71,7 @@ const (
 const maxSlots = 1024
 
 // freedWords is the length of the freed bitmap.
-const freedWords = maxSlots / 64
+const freedWords = maxSlots / wordBits
 
 // Which central list a span is on. Guarded by the class lock.
 const (
@@ -184,13 +184,13 @@ func (s *Span) Pending() int32 { return s.pending.Load() }
 
 // FreedBit reports whether slot i has a pending remote free.
 func (s *Span) FreedBit(i uintptr) bool {
-	return s.freed[i/64].Load()&(1<<(i%64)) != 0
+	return s.freed[i/wordBits].Load()&(1<<(i%wordBits)) != 0
 }
 
 // MarkFreed sets slot i's freed bit and reports whether it was clear.
 func (s *Span) MarkFreed(i uintptr) bool {
-	bit := uint64(1) << (i % 64)
-	return s.freed[i/64].Or(bit)&bit == 0
+	bit := uint64(1) << (i % wordBits)
+	return s.freed[i/wordBits].Or(bit)&bit == 0
 }
 
 // HasPending reports whether any remote free awaits collection.
@@ -207,7 +207,7 @@ func (s *Span) HasPending() bool {
 // returns how many there were. Owner (or class lock holder) only.
 func (s *Span) Collect() uint32 {
 	var n uint32
-	words := (uintptr(s.NElems) + 63) / 64
+	words := (uintptr(s.NElems) + wordBits - 1) / wordBits
 	for w := uintptr(0); w < words; w++ {
 		if s.freed[w].Load() == 0 {
 			continue
@@ -216,7 +216,7 @@ func (s *Span) Collect() uint32 {
 		n += uint32(bits.OnesCount64(m))
 		s.pending.Add(-int32(bits.OnesCount64(m)))
 		for m != 0 {
-			i := w*64 + uintptr(bits.TrailingZeros64(m))
+			i := w*wordBits + uintptr(bits.TrailingZeros64(m))
 			m &= m - 1
 			if st := *s.Slot(i); st != SlotAllocated && st != SlotSampled {
 				panic(fmt.Sprintf("offheap: span %d [%#x, +%d pages) class %d: collected free of slot %d in state %d",
@@ -231,7 +231,7 @@ func (s *Span) Collect() uint32 {
 // CountAllocated counts slots in state SlotAllocated (owner only).
 func (s *Span) CountAllocated() uint32 {
 	var free int
-	for i := uintptr(0); i < uintptr(s.nslots)/64; i++ {
+	for i := uintptr(0); i < uintptr(s.nslots)/wordBits; i++ {
 		free += bits.OnesCount64(s.FreeMask(i))
 	}
 	return s.NElems - uint32(free)

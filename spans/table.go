@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/offheap/offheap/internal/addr"
 	"github.com/offheap/offheap/mmap"
 	"github.com/offheap/offheap/sizeclasses"
 )
@@ -16,6 +17,12 @@ const (
 	pageShift = sizeclasses.PageShift
 	pageSize  = sizeclasses.PageSize
 
+	// wordBits is the bits in a bitmap word (freed bits, slot groups):
+	// slot counts are rounded up to whole words.
+	wordBits = 64
+	// entryBytes is the size of one page → span table entry, an ID.
+	entryBytes = 4
+
 	// recordUnit is the granularity of record offsets: an ID is an offset
 	// in the record mapping divided by it, so 32-bit IDs address 256 GiB of
 	// records.
@@ -23,7 +30,7 @@ const (
 
 	// buckets is the number of record sizes: bucket b holds b*64 slot
 	// bytes (New uses b >= 1; bucket 0 is unused).
-	buckets = maxSlots/64 + 1
+	buckets = maxSlots/wordBits + 1
 
 	// recordSpaceFactor bounds the record mapping: in the worst case every
 	// heap page is its own span with a full 1024-slot record, and records
@@ -99,8 +106,8 @@ func NewTable(heapBase, heapPages uintptr, k mmap.Kernel) (*Table, error) {
 	// Names are a debugging aid (best effort: older kernels refuse).
 	_ = t.pageMap.SetName(pageMapName)
 	_ = t.recMap.SetName(recordsName)
-	t.pagePtr = addrPointer(t.pageMap.Base())
-	t.recPtr = addrPointer(t.recMap.Base())
+	t.pagePtr = addr.Pointer(t.pageMap.Base())
+	t.recPtr = addr.Pointer(t.recMap.Base())
 	t.next = recordUnit // ID 0 is no span
 	return t, nil
 }
@@ -109,7 +116,7 @@ func NewTable(heapBase, heapPages uintptr, k mmap.Kernel) (*Table, error) {
 // for a heap of heapPages pages.
 func mappingSizes(heapPages uintptr) (pageBytes, recBytes uintptr) {
 	ps := mmap.PageSize()
-	pageBytes = roundUp(heapPages*4, ps)
+	pageBytes = roundUp(heapPages*entryBytes, ps)
 	recBytes = roundUp(heapPages*(headerSize+maxSlots)*recordSpaceFactor, ps)
 	if recBytes/recordUnit >= uintptr(freedMark) {
 		// IDs are 32 bits and freedMark is not one: cap the mapping at the
@@ -144,11 +151,11 @@ func (t *Table) Grow(npages uintptr) error {
 	if npages <= t.mapped.Load() {
 		return nil
 	}
-	n := min(roundUp(npages*4, mmap.PageSize()), t.pageMap.Size())
+	n := min(roundUp(npages*entryBytes, mmap.PageSize()), t.pageMap.Size())
 	if err := commitPrefix(t.pageMap, &t.pageCommitted, n); err != nil {
 		return fmt.Errorf("spans: committing the page map: %w", err)
 	}
-	raiseTo(&t.mapped, min(n/4, t.heapPages))
+	raiseTo(&t.mapped, min(n/entryBytes, t.heapPages))
 	return nil
 }
 
@@ -204,9 +211,6 @@ func (t *Table) Close() error {
 	return errors.Join(errs...)
 }
 
-// addrPointer turns an address outside the Go heap into a pointer.
-func addrPointer(a uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&a)) }
-
 func roundUp(n, a uintptr) uintptr { return (n + a - 1) &^ (a - 1) }
 
 // Span returns the record named id (which must be a valid ID).
@@ -224,8 +228,8 @@ func (t *Table) New(nelems uint32) (*Span, error) {
 	// Every span gets at least one 64-slot block, one-object spans too:
 	// size classes with one object per span use Slot(0), FreeMask(0) and
 	// Collect, which with no slot bytes would reach into the next record.
-	b := (uintptr(nelems) + 63) / 64
-	size := headerSize + b*64
+	b := (uintptr(nelems) + wordBits - 1) / wordBits
+	size := headerSize + b*wordBits
 	t.mu.Lock()
 	for t.free[b] == 0 && t.next+size > t.recCommitted.Load() {
 		end := t.next + size
@@ -255,7 +259,7 @@ func (t *Table) New(nelems uint32) (*Span, error) {
 		s = t.Span(id)
 		s.id = ID(id)
 		s.bucket = uint8(b)
-		s.nslots = uint32(b * 64)
+		s.nslots = uint32(b * wordBits)
 	}
 	t.inUse++
 	t.mu.Unlock()
@@ -306,7 +310,7 @@ func (t *Table) inUseRecords() int {
 // mark plus the page map (whose pages become resident as spans are
 // published over them).
 func (t *Table) MetadataBytes(grownPages uintptr) uint64 {
-	return uint64(t.high.Load()) + uint64(grownPages*4)
+	return uint64(t.high.Load()) + uint64(grownPages*entryBytes)
 }
 
 // MetadataReserved is the address space of the table's two mappings.
@@ -328,7 +332,7 @@ func (t *Table) Regions() [2]Region {
 }
 
 func (t *Table) entry(page uintptr) *atomic.Uint32 {
-	return (*atomic.Uint32)(unsafe.Add(t.pagePtr, page*4))
+	return (*atomic.Uint32)(unsafe.Add(t.pagePtr, page*entryBytes))
 }
 
 // Publish points every page of s at it and then sets its state: nothing
