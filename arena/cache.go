@@ -166,13 +166,15 @@ func (c *Cache) detach(cl uint8) *spans.Span {
 func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 	noGuard := false
 	for {
-		p, act, old, sampled := c.slowStep(cl, noGuard)
-		switch act {
+		r := c.slowStep(cl, noGuard)
+		switch r.act {
 		case actDone:
-			if sampled {
-				c.h.recordSample(p, cl, 0)
+			if r.sampled {
+				c.h.recordSample(r.p, cl, 0)
 			}
-			return p, nil
+			return r.p, nil
+		case actCorrupt:
+			panic(r.fault.String())
 		case actGuard:
 			if p, ok, err := c.h.allocGuarded(size); ok || err != nil {
 				return p, err
@@ -180,8 +182,8 @@ func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 			noGuard = true // no guarded slot free: an ordinary allocation
 			continue
 		}
-		if old != nil {
-			c.h.uncacheSpan(old)
+		if r.old != nil {
+			c.h.uncacheSpan(r.old)
 		}
 		s, err := c.h.cacheSpan(cl, &c.pc)
 		if err != nil {

@@ -59,6 +59,7 @@ const (
 	SlotAllocated = 1
 	SlotPad       = 2 // past NElems; never handed out
 	SlotSampled   = 3 // allocated, and its allocation was sampled (profile)
+	SlotRetired   = 4 // taken out of use by a failed debug check; never handed out or freed
 )
 
 // Owner values other than a cache's ID.
