@@ -112,19 +112,27 @@ func (c *Cache) take(cc *classCache, cl uint8) unsafe.Pointer {
 }
 
 // refillWindow finds another word of the span with free slots, collecting
-// remote frees if none is left. It reports whether it found one. Lock-free
-// and syscall-free: per-P caches call it while pinned.
-func (c *Cache) refillWindow(cc *classCache) bool {
+// remote frees if none is left. It reports whether it found one. Lock-free,
+// syscall-free and panic-free: per-P caches call it while pinned. A racing
+// double free found by the collection comes back in bad (bad.N > 0) for
+// the caller to panic with once unpinned; ok is then false.
+func (c *Cache) refillWindow(cc *classCache) (ok bool, bad spans.BadFree) {
 	if cc.span == nil {
-		return false
+		return false, bad
 	}
 	if c.scanWindow(cc, cc.word+1) {
-		return true
+		return true, bad
 	}
-	if cc.span.HasPending() && cc.span.Collect() > 0 {
-		return c.scanWindow(cc, cc.word)
+	if cc.span.HasPending() {
+		n, bad := c.h.collect(cc.span)
+		if bad.N > 0 {
+			return false, bad
+		}
+		if n > 0 {
+			return c.scanWindow(cc, cc.word), bad
+		}
 	}
-	return false
+	return false, bad
 }
 
 // scanWindow looks for free slots in every word of the span, starting at
@@ -174,7 +182,7 @@ func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 			}
 			return r.p, nil
 		case actCorrupt:
-			panic(r.fault.String())
+			panic(r.message())
 		case actGuard:
 			if p, ok, err := c.h.allocGuarded(size); ok || err != nil {
 				return p, err
@@ -183,7 +191,7 @@ func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 			continue
 		}
 		if r.old != nil {
-			c.h.uncacheSpan(r.old)
+			panicIfBad(c.h.uncacheSpan(r.old))
 		}
 		s, err := c.h.cacheSpan(cl, &c.pc)
 		if err != nil {
@@ -230,9 +238,12 @@ func (c *Cache) Close() error {
 	if h.closed.Load() {
 		return ErrClosed
 	}
+	var bad spans.BadFree // reported once the cache is fully closed
 	for cl := range c.cls {
 		if s := c.detach(uint8(cl)); s != nil {
-			h.uncacheSpan(s)
+			if b := h.uncacheSpan(s); bad.N == 0 {
+				bad = b
+			}
 		}
 	}
 	h.flushPageCache(&c.pc)
@@ -240,6 +251,7 @@ func (c *Cache) Close() error {
 	h.retired.fold(c.cnt)
 	delete(h.caches, c.id)
 	h.statsMu.Unlock()
+	panicIfBad(bad)
 	return nil
 }
 

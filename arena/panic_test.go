@@ -92,6 +92,19 @@ func writeAfterFree(t *testing.T, a Allocator, f Freer, size, at int) (obj, bad 
 // panic names the corrupted byte and the object. It frees what it got.
 func wantWriteAfterFree(t *testing.T, a Allocator, f Freer, size, tries int, obj, bad uintptr) {
 	t.Helper()
+	got := wantAllocPanic(t, a, f, size, tries, "write after free", fmt.Sprintf("at %#x", bad), fmt.Sprintf("object at %#x", obj), "span", "class")
+	for _, p := range got {
+		if uintptr(p) == obj {
+			t.Fatalf("the corrupted object %#x was handed out", obj)
+		}
+	}
+}
+
+// wantAllocPanic calls a.Alloc(size) until it panics, at most tries times,
+// checks the panic message holds every one of wants, and frees through f
+// what it allocated (returning those pointers).
+func wantAllocPanic(t *testing.T, a Allocator, f Freer, size, tries int, wants ...string) []unsafe.Pointer {
+	t.Helper()
 	var got []unsafe.Pointer
 	var msg string
 	for i := 0; i < tries && msg == ""; i++ {
@@ -104,31 +117,36 @@ func wantWriteAfterFree(t *testing.T, a Allocator, f Freer, size, tries int, obj
 		})
 	}
 	if msg == "" {
-		t.Fatalf("write after free at %#x not detected in %d allocations", bad, tries)
+		t.Fatalf("no panic in %d allocations, want one with %q", tries, wants)
 	}
-	for _, want := range []string{"write after free", fmt.Sprintf("at %#x", bad), fmt.Sprintf("object at %#x", obj), "span", "class"} {
-		if !strings.Contains(msg, want) {
-			t.Fatalf("panic %q does not contain %q", msg, want)
-		}
-	}
+	wantMessage(t, msg, wants...)
 	for _, p := range got {
-		if uintptr(p) == obj {
-			t.Fatalf("the corrupted object %#x was handed out", obj)
-		}
 		if err := f.Free(p); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return got
 }
 
-// heapStillWorks checks, after a recovered check panic, that the corrupted
-// slot stays out of use (freeing it again is a double free), that
-// allocations through a and h return zeroed memory and never the retired
-// object, that frees succeed, and that Verify passes.
-func heapStillWorks(t *testing.T, h *Heap, a Allocator, f Freer, size int, obj uintptr) {
+// wantMessage fails the test unless msg holds every one of wants.
+func wantMessage(t *testing.T, msg string, wants ...string) {
 	t.Helper()
-	if err := f.Free(h.ptr(obj)); !errors.Is(err, ErrDoubleFree) {
-		t.Fatalf("Free of the retired object %#x: %v, want ErrDoubleFree", obj, err)
+	for _, want := range wants {
+		if !strings.Contains(msg, want) {
+			t.Fatalf("panic %q does not contain %q", msg, want)
+		}
+	}
+}
+
+// heapStillWorks checks, after a recovered check panic, that the object
+// at obj is not live (freeing it again is a double free), that allocations
+// through a and h return zeroed memory, and never obj if it was retired,
+// that frees succeed, and that Verify passes.
+func heapStillWorks(t *testing.T, h *Heap, a Allocator, f Freer, size int, obj uintptr, retired bool) {
+	t.Helper()
+	// A retired slot keeps its span; otherwise the span may be gone.
+	if err := f.Free(h.ptr(obj)); !errors.Is(err, ErrDoubleFree) && (retired || !errors.Is(err, ErrInvalidPointer)) {
+		t.Fatalf("Free of the dead object %#x: %v, want ErrDoubleFree", obj, err)
 	}
 	verifyOK(t, h)
 	for _, al := range []Allocator{a, h} {
@@ -142,7 +160,7 @@ func heapStillWorks(t *testing.T, h *Heap, a Allocator, f Freer, size int, obj u
 			if err != nil {
 				t.Fatal(err)
 			}
-			if uintptr(p) == obj {
+			if retired && uintptr(p) == obj {
 				t.Fatalf("retired object %#x handed out again", obj)
 			}
 			if k := firstByteNot(p, n, 0); k >= 0 {
@@ -174,7 +192,7 @@ func TestDebugWriteAfterFreeHeapAllocRecovers(t *testing.T) {
 	h := debugHeap(t)
 	obj, bad := writeAfterFree(t, h, h, 64, 10)
 	wantWriteAfterFree(t, h, h, 64, 1, obj, bad)
-	heapStillWorks(t, h, h, h, 64, obj)
+	heapStillWorks(t, h, h, h, 64, obj, true)
 }
 
 // A remote free (through a Cache) poisons the slot; the per-P cache
@@ -189,7 +207,7 @@ func TestDebugWriteAfterRemoteFreeHeapAllocRecovers(t *testing.T) {
 	defer c.Close()
 	obj, bad := writeAfterFree(t, h, c, 48, 47)
 	wantWriteAfterFree(t, h, h, 48, 200, obj, bad)
-	heapStillWorks(t, h, h, c, 48, obj)
+	heapStillWorks(t, h, h, c, 48, obj, true)
 }
 
 // spareAlloc allocates through the spare cache that serves Ps past the
@@ -214,7 +232,7 @@ func TestDebugWriteAfterFreeSpareRecovers(t *testing.T) {
 		t.Fatal("spare cache mutex left locked by the panic")
 	}
 	h.spare.mu.Unlock()
-	heapStillWorks(t, h, a, h, 64, obj)
+	heapStillWorks(t, h, a, h, 64, obj, true)
 }
 
 // The same checks through an explicit Cache, freed locally and remotely.
@@ -226,10 +244,174 @@ func TestDebugWriteAfterFreeCacheAllocRecovers(t *testing.T) {
 	defer c.Close()
 	obj, bad := writeAfterFree(t, c, c, 64, 10)
 	wantWriteAfterFree(t, c, c, 64, 1, obj, bad)
-	heapStillWorks(t, h, c, c, 64, obj)
+	heapStillWorks(t, h, c, c, 64, obj, true)
 
 	// Freed through the Heap (remote to c), found by c's collection.
 	obj, bad = writeAfterFree(t, c, h, 96, 95)
 	wantWriteAfterFree(t, c, c, 96, 200, obj, bad)
-	heapStillWorks(t, h, c, h, 96, obj)
+	heapStillWorks(t, h, c, h, 96, obj, true)
+}
+
+// A double free that races (the owning cache frees an object locally while
+// another goroutine frees it remotely, both having found it allocated)
+// leaves a freed bit on a free slot. Collecting freed bits finds it: when
+// the owner's window runs dry (pinned, on the per-P path), when a span
+// goes back to the central lists, when a remote free finishes a central
+// span's pending frees (under the class lock), and when a cache takes a
+// central span (under the class lock). The race cannot be forced through
+// the public API, so raceDoubleFree makes its outcome with uncheckedFree,
+// which skips Free's double-free check as the losing side of the race
+// passed it. The slot is already free, so the bit is dropped: the object
+// stays dead and the heap consistent.
+
+// raceDoubleFree allocates a size-byte object from owner, frees it there,
+// then frees it again through other as if the two frees had raced.
+func raceDoubleFree(t *testing.T, h *Heap, owner Allocator, ownerFree, other Freer, size int) uintptr {
+	t.Helper()
+	p, err := owner.Alloc(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ownerFree.Free(p); err != nil {
+		t.Fatal(err)
+	}
+	h.uncheckedFree = true
+	err = other.Free(p)
+	h.uncheckedFree = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uintptr(p)
+}
+
+func racedMessage(p uintptr) []string {
+	return []string{fmt.Sprintf("racing double free of %#x", p), "span", "class", "state 0"}
+}
+
+// A cache collects freed bits only when no slot of its span is free, so
+// the raced bit it finds sits on a slot that is not free either: a slot
+// retired by Debug's poison check (a bit on a reallocated slot frees the
+// new object, which no check can tell from a proper free). Here the
+// object is freed by its owner, freed again by the race's other side,
+// then written to: the poison check retires it, and the collection then
+// finds the raced bit on the retired slot.
+func racedOnRetired(t *testing.T, h *Heap, a Allocator, ownerFree, other Freer, tries int) {
+	t.Helper()
+	p := raceDoubleFree(t, h, a, ownerFree, other, 64)
+	unsafe.Slice((*byte)(h.ptr(p)), 64)[5] = 1
+	wantWriteAfterFree(t, a, ownerFree, 64, tries, p, p+5)
+	// Fill the span so that the cache runs dry and collects.
+	want := racedMessage(p)
+	want[len(want)-1] = "state 4"
+	wantAllocPanic(t, a, ownerFree, 64, 1000, want...)
+	heapStillWorks(t, h, a, ownerFree, 64, p, true)
+	heapStillWorks(t, h, a, other, 64, p, true)
+}
+
+// Found by the per-P cache's collection, pinned (Heap.Alloc); the other
+// free came through a Cache.
+func TestRacedDoubleFreeHeapAllocRecovers(t *testing.T) {
+	if !inChild(t) {
+		return
+	}
+	onePerP(t)
+	h := debugHeap(t)
+	c := h.NewCache()
+	defer c.Close()
+	racedOnRetired(t, h, h, h, c, 1)
+}
+
+// Found by an explicit Cache's collection (Cache.Alloc); the other free
+// came through the Heap.
+func TestRacedDoubleFreeCacheAllocRecovers(t *testing.T) {
+	h := debugHeap(t)
+	c := h.NewCache()
+	defer c.Close()
+	racedOnRetired(t, h, c, c, h, 1)
+}
+
+// Found when a remote free (Heap.Free, Cache.Free) into a central span
+// collects its pending frees under the class lock; the panic must come
+// after the lock is released, or the next refill of the class deadlocks.
+func TestRacedDoubleFreeCentralRecovers(t *testing.T) {
+	if !inChild(t) {
+		return
+	}
+	h := newTestHeap(t, Config{Reserve: 128 << 20, ScavengeDelay: -1})
+	other := h.NewCache()
+	defer other.Close()
+	for _, f := range []Freer{h, other} {
+		c := h.NewCache()
+		p, err := c.Alloc(64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := c.Alloc(64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Free(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil { // the span goes central, q live
+			t.Fatal(err)
+		}
+		h.uncheckedFree = true
+		msg := catchPanic(func() { _ = f.Free(p) })
+		h.uncheckedFree = false
+		wantMessage(t, msg, racedMessage(uintptr(p))...)
+		verifyOK(t, h)
+		if err := f.Free(q); err != nil {
+			t.Fatal(err)
+		}
+		heapStillWorks(t, h, h, f, 64, uintptr(p), false)
+	}
+}
+
+// Found when a cache takes a central span (under the class lock), and
+// when a cache hands one back (Cache.Close).
+func TestRacedDoubleFreeTakeAndReturnRecovers(t *testing.T) {
+	if !inChild(t) {
+		return
+	}
+	h := newTestHeap(t, Config{Reserve: 128 << 20, ScavengeDelay: -1})
+	c := h.NewCache()
+	ps := make([]unsafe.Pointer, 3)
+	for i := range ps {
+		var err error
+		if ps[i], err = c.Alloc(64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Free(ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil { // central, two live: the bit waits
+		t.Fatal(err)
+	}
+	h.uncheckedFree = true
+	err := h.Free(ps[0])
+	h.uncheckedFree = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := h.NewCache()
+	wantAllocPanic(t, c2, c2, 64, 1, racedMessage(uintptr(ps[0]))...)
+	verifyOK(t, h)
+	for _, p := range ps[1:] {
+		if err := c2.Free(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heapStillWorks(t, h, c2, c2, 64, uintptr(ps[0]), false)
+
+	// Handing a span back: the owner frees locally, the race's other free
+	// leaves its bit, and Close collects it.
+	p := raceDoubleFree(t, h, c2, c2, h, 64)
+	msg := catchPanic(func() { _ = c2.Close() })
+	wantMessage(t, msg, racedMessage(p)...)
+	if err := c2.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close: %v, want ErrClosed", err)
+	}
+	heapStillWorks(t, h, h, h, 64, p, false)
 }

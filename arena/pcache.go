@@ -93,10 +93,22 @@ func (h *Heap) allocShared(cl uint8, size int, spareOnly bool) (unsafe.Pointer, 
 		}
 		r := c.slowStep(cl, noGuard)
 		h.releaseShared(c)
+		var bad spans.BadFree
 		for _, s := range []*spans.Span{old, r.old} {
-			if s != nil {
-				h.uncacheSpan(s)
+			if s == nil {
+				continue
 			}
+			if b := h.uncacheSpan(s); bad.N == 0 {
+				bad = b
+			}
+		}
+		if bad.N > 0 {
+			if r.act == actDone {
+				// Not handed out after all: the panic reports the
+				// collection, and the slot goes back.
+				_ = h.free(nil, r.p)
+			}
+			panic(bad.Message())
 		}
 		switch r.act {
 		case actDone:
@@ -105,7 +117,7 @@ func (h *Heap) allocShared(cl uint8, size int, spareOnly bool) (unsafe.Pointer, 
 			}
 			return r.p, nil
 		case actCorrupt:
-			panic(r.fault.String())
+			panic(r.message())
 		case actGuard:
 			if p, ok, err := h.allocGuarded(size); ok || err != nil {
 				return p, err

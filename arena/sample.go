@@ -31,7 +31,7 @@ const (
 	actDone     slowAct = iota // p is the allocation
 	actNeedSpan                // the class's span is full (detached in old, if any): fetch one
 	actGuard                   // guard this allocation
-	actCorrupt                 // a debug check failed: panic with fault
+	actCorrupt                 // a check failed: panic with message()
 )
 
 // slowResult is what slowStep found, for the caller to act on once it has
@@ -39,9 +39,18 @@ const (
 type slowResult struct {
 	p       unsafe.Pointer // actDone: the allocation
 	act     slowAct
-	old     *spans.Span // actNeedSpan: the full span, detached (or nil)
-	sampled bool        // actDone: p is a profile sample whose stack the caller records
-	fault   poisonFault // actCorrupt: what the check found
+	old     *spans.Span   // actNeedSpan: the full span, detached (or nil)
+	sampled bool          // actDone: p is a profile sample whose stack the caller records
+	fault   poisonFault   // actCorrupt: what the poison check found, or
+	bad     spans.BadFree // actCorrupt: the racing double free collected
+}
+
+// message is the panic message of an actCorrupt result.
+func (r *slowResult) message() string {
+	if r.bad.N > 0 {
+		return r.bad.Message()
+	}
+	return r.fault.String()
 }
 
 // slowStep is the part of the small-object slow path that runs while the
@@ -56,7 +65,14 @@ type slowResult struct {
 func (c *Cache) slowStep(cl uint8, noGuard bool) slowResult {
 	cc := &c.cls[cl]
 	if !c.h.sampling {
-		if cc.free != 0 || c.refillWindow(cc) {
+		if cc.free != 0 {
+			return slowResult{p: c.take(cc, cl), act: actDone}
+		}
+		ok, bad := c.refillWindow(cc)
+		switch {
+		case bad.N > 0:
+			return slowResult{act: actCorrupt, bad: bad}
+		case ok:
 			return slowResult{p: c.take(cc, cl), act: actDone}
 		}
 		return slowResult{act: actNeedSpan, old: c.detach(cl)}
@@ -67,8 +83,14 @@ func (c *Cache) slowStep(cl uint8, noGuard bool) slowResult {
 	if cc.free == 0 {
 		cc.free, cc.spill = cc.spill, 0
 	}
-	if cc.free == 0 && !c.refillWindow(cc) {
-		return slowResult{act: actNeedSpan, old: c.detach(cl)}
+	if cc.free == 0 {
+		ok, bad := c.refillWindow(cc)
+		switch {
+		case bad.N > 0:
+			return slowResult{act: actCorrupt, bad: bad}
+		case !ok:
+			return slowResult{act: actNeedSpan, old: c.detach(cl)}
+		}
 	}
 	p, sampled, fault, bad := c.takeSampled(cc, cl)
 	// Cut the window even after a failed check, so that the fast path does
