@@ -8,9 +8,13 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/offheap/offheap/mmap"
 )
 
 // The checks that panic (Debug's poison check, internal invariants) promise
@@ -414,4 +418,64 @@ func TestRacedDoubleFreeTakeAndReturnRecovers(t *testing.T) {
 		t.Fatalf("second Close: %v, want ErrClosed", err)
 	}
 	heapStillWorks(t, h, h, h, 64, p, false)
+}
+
+// lockProbe wraps the real kernel and counts the system calls made while
+// the mutex it watches is held (the tests using it are single-goroutine,
+// so a failed TryLock means the caller holds it).
+type lockProbe struct {
+	mmap.Kernel
+	mu          atomic.Pointer[sync.Mutex]
+	calls, held atomic.Int32
+}
+
+func (k *lockProbe) check() {
+	m := k.mu.Load()
+	if m == nil {
+		return
+	}
+	k.calls.Add(1)
+	if !m.TryLock() {
+		k.held.Add(1)
+		return
+	}
+	m.Unlock()
+}
+
+func (k *lockProbe) Mprotect(addr, length uintptr, prot int) error {
+	k.check()
+	return k.Kernel.Mprotect(addr, length, prot)
+}
+
+func (k *lockProbe) Madvise(addr, length uintptr, advice int) error {
+	k.check()
+	return k.Kernel.Madvise(addr, length, advice)
+}
+
+// A Region's mutex is never held across taking or freeing a span: growing
+// the heap and (in Debug mode) quarantining freed spans make system calls,
+// and a broken invariant there panics.
+func TestRegionLockNotHeldAcrossSyscalls(t *testing.T) {
+	k := &lockProbe{Kernel: mmap.Real()}
+	h := newTestHeap(t, Config{Reserve: 64 << 20, Debug: true, ScavengeDelay: -1, Kernel: k})
+	r := h.NewRegion()
+	k.mu.Store(&r.mu)
+	for i := 0; i < 300; i++ { // about 5 MiB: grows the heap past its first chunk
+		if _, err := r.Alloc(16 << 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.Alloc(100 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Free(); err != nil {
+		t.Fatal(err)
+	}
+	if k.calls.Load() == 0 {
+		t.Fatal("no system call seen: the probe tests nothing")
+	}
+	if n := k.held.Load(); n > 0 {
+		t.Fatalf("%d of %d system calls made holding the region's mutex", n, k.calls.Load())
+	}
+	verifyOK(t, h)
 }
