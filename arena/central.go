@@ -61,18 +61,27 @@ func (h *Heap) uncacheSpan(s *spans.Span) (bad spans.BadFree) {
 		bad = bad2
 	}
 	s.SetAllocated(n)
-	switch {
-	case n == 0:
+	if n == 0 {
 		c.mu.Unlock()
 		h.freeSpan(s)
 		return bad
-	case n == s.NElems:
-		c.full.Push(h.spans, s)
-	default:
-		c.partial.Push(h.spans, s)
 	}
+	l := &c.partial
+	if n == s.NElems {
+		l = &c.full
+	}
+	err := l.Push(h.spans, s)
 	c.mu.Unlock()
+	panicIfErr(err)
 	return bad
+}
+
+// panicIfErr panics with a list operation's refusal: an internal invariant
+// broken, found under a class lock and raised after it.
+func panicIfErr(err error) {
+	if err != nil {
+		panic("offheap: " + err.Error())
+	}
 }
 
 // collect is s.Collect, uncounting the frees it drops: both sides of a
@@ -117,8 +126,14 @@ func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
 		return
 	}
 	if s.List == spans.ListFull && s.Pending() > 0 {
-		c.full.Remove(h.spans, s)
-		c.partial.Push(h.spans, s)
+		err := c.full.Remove(h.spans, s)
+		if err == nil {
+			err = c.partial.Push(h.spans, s)
+		}
+		if err != nil {
+			c.mu.Unlock()
+			panicIfErr(err)
+		}
 	}
 	if s.Pending() < int32(s.Allocated()) {
 		c.mu.Unlock()
@@ -131,10 +146,13 @@ func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
 		panicIfBad(bad)
 		return
 	}
+	l := &c.partial
 	if s.List == spans.ListFull {
-		c.full.Remove(h.spans, s)
-	} else {
-		c.partial.Remove(h.spans, s)
+		l = &c.full
+	}
+	if err := l.Remove(h.spans, s); err != nil {
+		c.mu.Unlock()
+		panicIfErr(err)
 	}
 	h.spans.Unpublish(s) // under the lock: see above
 	c.mu.Unlock()
