@@ -114,25 +114,26 @@ func (c *Cache) take(cc *classCache, cl uint8) unsafe.Pointer {
 // refillWindow finds another word of the span with free slots, collecting
 // remote frees if none is left. It reports whether it found one. Lock-free,
 // syscall-free and panic-free: per-P caches call it while pinned. A racing
-// double free found by the collection comes back in bad (bad.N > 0) for
-// the caller to panic with once unpinned; ok is then false.
-func (c *Cache) refillWindow(cc *classCache) (ok bool, bad spans.BadFree) {
+// double free found by the collection is reported by bad, with what was
+// found in f.bad, for the caller to panic with once unpinned.
+func (c *Cache) refillWindow(cc *classCache, f *checkFault) (ok, bad bool) {
 	if cc.span == nil {
-		return false, bad
+		return false, false
 	}
 	if c.scanWindow(cc, cc.word+1) {
-		return true, bad
+		return true, false
 	}
 	if cc.span.HasPending() {
-		n, bad := c.h.collect(cc.span)
-		if bad.N > 0 {
-			return false, bad
+		n, b := c.h.collect(cc.span)
+		if b.N > 0 {
+			f.bad = b
+			return false, true
 		}
 		if n > 0 {
-			return c.scanWindow(cc, cc.word), bad
+			return c.scanWindow(cc, cc.word), false
 		}
 	}
-	return false, bad
+	return false, false
 }
 
 // scanWindow looks for free slots in every word of the span, starting at
@@ -173,8 +174,9 @@ func (c *Cache) detach(cl uint8) *spans.Span {
 // sampled allocations.
 func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 	noGuard := false
+	var f checkFault
 	for {
-		r := c.slowStep(cl, noGuard)
+		r := c.slowStep(cl, noGuard, &f)
 		switch r.act {
 		case actDone:
 			if r.sampled {
@@ -182,7 +184,7 @@ func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 			}
 			return r.p, nil
 		case actCorrupt:
-			panic(r.message())
+			panic(f.message())
 		case actGuard:
 			if p, ok, err := c.h.allocGuarded(size); ok || err != nil {
 				return p, err

@@ -81,6 +81,7 @@ func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
 func (h *Heap) allocShared(cl uint8, size int, spareOnly bool) (unsafe.Pointer, error) {
 	var fresh *spans.Span // a span fetched unpinned, to install
 	noGuard := false
+	var f checkFault
 	for {
 		c := h.acquireShared(spareOnly)
 		var old *spans.Span
@@ -91,7 +92,7 @@ func (h *Heap) allocShared(cl uint8, size int, spareOnly bool) (unsafe.Pointer, 
 			c.install(cl, fresh)
 			fresh = nil
 		}
-		r := c.slowStep(cl, noGuard)
+		r := c.slowStep(cl, noGuard, &f)
 		h.releaseShared(c)
 		var bad spans.BadFree
 		for _, s := range []*spans.Span{old, r.old} {
@@ -117,7 +118,7 @@ func (h *Heap) allocShared(cl uint8, size int, spareOnly bool) (unsafe.Pointer, 
 			}
 			return r.p, nil
 		case actCorrupt:
-			panic(r.message())
+			panic(f.message())
 		case actGuard:
 			if p, ok, err := h.allocGuarded(size); ok || err != nil {
 				return p, err

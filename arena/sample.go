@@ -35,22 +35,30 @@ const (
 )
 
 // slowResult is what slowStep found, for the caller to act on once it has
-// released the cache.
+// released the cache. Kept to a few words: in Debug mode every allocation
+// returns one. What a failed check found goes to the caller's checkFault.
 type slowResult struct {
 	p       unsafe.Pointer // actDone: the allocation
+	old     *spans.Span    // actNeedSpan: the full span, detached (or nil)
 	act     slowAct
-	old     *spans.Span   // actNeedSpan: the full span, detached (or nil)
-	sampled bool          // actDone: p is a profile sample whose stack the caller records
-	fault   poisonFault   // actCorrupt: what the poison check found, or
-	bad     spans.BadFree // actCorrupt: the racing double free collected
+	sampled bool // actDone: p is a profile sample whose stack the caller records
 }
 
-// message is the panic message of an actCorrupt result.
-func (r *slowResult) message() string {
-	if r.bad.N > 0 {
-		return r.bad.Message()
+// checkFault is what a failed check found while its caller was pinned or
+// held a lock: plain values, written only on failure, formatted into the
+// panic message by message() once the caller has let go. The caller
+// passes a pointer to its own.
+type checkFault struct {
+	poison poisonFault   // Debug's poison check (poison.size > 0)
+	bad    spans.BadFree // a racing double free collected (bad.N > 0)
+}
+
+// message is the panic message.
+func (f *checkFault) message() string {
+	if f.bad.N > 0 {
+		return f.bad.Message()
 	}
-	return r.fault.String()
+	return f.poison.String()
 }
 
 // slowStep is the part of the small-object slow path that runs while the
@@ -59,19 +67,19 @@ func (r *slowResult) message() string {
 // kernel, nor panics, nor allocates on the Go heap (which may enter the
 // kernel): a panic while pinned is a fatal runtime error, and one under a
 // mutex leaves the mutex locked. A failed check comes back as actCorrupt
-// with the facts as plain values, and the caller formats them and panics
-// once c is released.
-// noGuard is set on the retry after a guarded allocation could not be had.
-func (c *Cache) slowStep(cl uint8, noGuard bool) slowResult {
+// with the facts in *f, and the caller formats them and panics once c is
+// released. noGuard is set on the retry after a guarded allocation could
+// not be had.
+func (c *Cache) slowStep(cl uint8, noGuard bool, f *checkFault) slowResult {
 	cc := &c.cls[cl]
 	if !c.h.sampling {
 		if cc.free != 0 {
 			return slowResult{p: c.take(cc, cl), act: actDone}
 		}
-		ok, bad := c.refillWindow(cc)
+		ok, bad := c.refillWindow(cc, f)
 		switch {
-		case bad.N > 0:
-			return slowResult{act: actCorrupt, bad: bad}
+		case bad:
+			return slowResult{act: actCorrupt}
 		case ok:
 			return slowResult{p: c.take(cc, cl), act: actDone}
 		}
@@ -84,20 +92,20 @@ func (c *Cache) slowStep(cl uint8, noGuard bool) slowResult {
 		cc.free, cc.spill = cc.spill, 0
 	}
 	if cc.free == 0 {
-		ok, bad := c.refillWindow(cc)
+		ok, bad := c.refillWindow(cc, f)
 		switch {
-		case bad.N > 0:
-			return slowResult{act: actCorrupt, bad: bad}
+		case bad:
+			return slowResult{act: actCorrupt}
 		case !ok:
 			return slowResult{act: actNeedSpan, old: c.detach(cl)}
 		}
 	}
-	p, sampled, fault, bad := c.takeSampled(cc, cl)
+	p, sampled := c.takeSampled(cc, cl, &f.poison)
 	// Cut the window even after a failed check, so that the fast path does
 	// not hand out the rest of it unchecked.
 	c.limitWindow(cc)
-	if bad {
-		return slowResult{act: actCorrupt, fault: fault}
+	if p == nil {
+		return slowResult{act: actCorrupt}
 	}
 	return slowResult{p: p, act: actDone, sampled: sampled}
 }
@@ -167,16 +175,14 @@ func lowestBits(x uint64, k int) uint64 {
 // of the window, never handed out again and not freeable, with the
 // corrupted bytes left in place as evidence. Handing it out would give
 // the new owner memory a dangling pointer still writes to; retiring it
-// costs its span, which can then never be freed. bad reports it, and
-// fault what the check found.
-func (c *Cache) takeSampled(cc *classCache, cl uint8) (p unsafe.Pointer, sampled bool, fault poisonFault, bad bool) {
+// costs its span, which can then never be freed. p is then nil, and *f
+// holds what the check found.
+func (c *Cache) takeSampled(cc *classCache, cl uint8, f *poisonFault) (p unsafe.Pointer, sampled bool) {
 	idx := cc.word*64 + uintptr(bits.TrailingZeros64(cc.free))
-	if c.h.cfg.Debug {
-		if fault, bad = c.h.checkPoison(cc.base+idx*cc.size, cc.size, cc.span, idx); bad {
-			cc.free &^= 1 << (idx % 64)
-			*cc.span.Slot(idx) = spans.SlotRetired
-			return nil, false, fault, true
-		}
+	if c.h.cfg.Debug && !c.h.checkPoison(cc.base+idx*cc.size, cc.size, cc.span, idx, f) {
+		cc.free &^= 1 << (idx % 64)
+		*cc.span.Slot(idx) = spans.SlotRetired
+		return nil, false
 	}
 	p = c.take(cc, cl)
 	switch {
@@ -190,7 +196,7 @@ func (c *Cache) takeSampled(cc *classCache, cl uint8) (p unsafe.Pointer, sampled
 	if c.h.cfg.GuardSampleRate > 0 {
 		c.guardLeft--
 	}
-	return p, sampled, poisonFault{}, false
+	return p, sampled
 }
 
 // drawGuard returns how many allocations go unguarded before the next
@@ -276,18 +282,19 @@ func (f poisonFault) String() string {
 
 // checkPoison checks that a free slot about to be handed out still holds
 // the poison, and clears it for its new owner. If something wrote to it
-// after it was freed it reports bad, with what it found, and leaves the
-// slot as it is. It neither panics nor allocates: its caller may be
-// pinned (see slowStep).
-func (h *Heap) checkPoison(addr, size uintptr, s *spans.Span, idx uintptr) (f poisonFault, bad bool) {
+// after it was freed it reports false, with what it found in *f, and
+// leaves the slot as it is. It neither panics nor allocates: its caller
+// may be pinned (see slowStep).
+func (h *Heap) checkPoison(addr, size uintptr, s *spans.Span, idx uintptr, f *poisonFault) bool {
 	w := unsafe.Slice((*uint64)(h.ptr(addr)), size/8)
 	for i, v := range w {
 		if v == poisonWord {
 			continue
 		}
 		k := bits.TrailingZeros64(v^poisonWord) / 8
-		return poisonFault{obj: addr, size: size, off: uintptr(i*8 + k), idx: idx, span: s, found: byte(v >> (8 * k))}, true
+		*f = poisonFault{obj: addr, size: size, off: uintptr(i*8 + k), idx: idx, span: s, found: byte(v >> (8 * k))}
+		return false
 	}
 	clear(w)
-	return poisonFault{}, false
+	return true
 }
