@@ -201,6 +201,9 @@ func (h *Heap) allocFromPageCache(npages uintptr, pc *pages.Cache) (base, scav u
 			h.cachedScav.Add(int64(popcount(pc.FreeBits & pc.ScavBits)))
 			break
 		}
+		if !errors.Is(err, pages.ErrNoSpace) {
+			panic(fmt.Sprintf("offheap: page allocator refused a page cache block: %v", err))
+		}
 		if h.grow(pages.CachePages) != nil {
 			return 0, 0
 		}
@@ -220,8 +223,11 @@ func (h *Heap) flushPageCache(pc *pages.Cache) {
 	}
 	n, sc := popcount(pc.FreeBits), popcount(pc.FreeBits&pc.ScavBits)
 	h.lock.Lock()
-	h.pages.FlushCache(pc)
+	err := h.pages.FlushCache(pc)
 	h.lock.Unlock()
+	if err != nil { // an invariant broken: the cache is not what was handed out
+		panic(fmt.Sprintf("offheap: returning a page cache: %v", err))
+	}
 	h.cachedPages.Add(-int64(n))
 	h.cachedScav.Add(-int64(sc))
 }

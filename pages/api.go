@@ -21,6 +21,10 @@ var (
 	ErrAlreadyInUse = errors.New("pages: range is not wholly free")
 	ErrAlreadyGrown = errors.New("pages: range already grown")
 	ErrClosed       = errors.New("pages: allocator closed")
+	// ErrCorrupt: the allocator's summaries disagree with its bitmaps, an
+	// internal invariant broken. Returned, not panicked, so that a caller
+	// holding a lock can release it before it panics.
+	ErrCorrupt = errors.New("pages: allocator state corrupt")
 )
 
 // State of one heap page.

@@ -19,7 +19,10 @@ func (a *Allocator) AllocCache(c *Cache) error {
 	if !c.Empty() {
 		return fmt.Errorf("%w: cache at %#x still holds pages", ErrInvalidRange, c.Base)
 	}
-	p, _, ok := a.findFromHint(1)
+	p, _, ok, err := a.findFromHint(1)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return ErrNoSpace
 	}
@@ -73,21 +76,23 @@ func (c *Cache) Alloc(npages uintptr) (base, scav uintptr) {
 func (c *Cache) Empty() bool { return c.FreeBits == 0 }
 
 // FlushCache gives c's free pages back (with their scavenged bits) and
-// empties c. Caller holds the heap lock. It panics if c does not describe a
-// block this allocator handed out (its free pages must be in use here).
-func (a *Allocator) FlushCache(c *Cache) {
+// empties c. Caller holds the heap lock. If c does not describe a block
+// this allocator handed out (its free pages must be in use here) it returns
+// ErrInvalidRange or ErrNotAllocated and changes nothing: a caller for whom
+// that is an invariant broken panics once it has released its lock.
+func (a *Allocator) FlushCache(c *Cache) error {
 	if c.FreeBits == 0 || a.closed {
 		*c = Cache{}
-		return
+		return nil
 	}
 	if c.Base < a.base || (c.Base-a.base)%(CachePages*PageSize) != 0 || (c.Base-a.base)>>PageShift >= uintptr(a.npages) {
-		panic(fmt.Sprintf("pages: FlushCache of a cache at %#x outside the allocator [%#x, +%d pages)", c.Base, a.base, a.npages))
+		return fmt.Errorf("%w: FlushCache of a cache at %#x outside the allocator [%#x, +%d pages)", ErrInvalidRange, c.Base, a.base, a.npages)
 	}
 	p := uint((c.Base - a.base) >> PageShift)
 	ch, w := p/ChunkPages, p%ChunkPages/64
 	cb := &a.chunks[ch]
 	if !a.isGrown(ch) || cb.inUse[w]&c.FreeBits != c.FreeBits {
-		panic(fmt.Sprintf("pages: FlushCache at %#x: free bits %#x are not all in use here (in use %#x)", c.Base, c.FreeBits, cb.inUse[w]))
+		return fmt.Errorf("%w: FlushCache at %#x: free bits %#x are not all in use here (in use %#x)", ErrNotAllocated, c.Base, c.FreeBits, cb.inUse[w])
 	}
 	scav := c.ScavBits & c.FreeBits
 	cb.inUse[w] &^= c.FreeBits
@@ -101,4 +106,5 @@ func (a *Allocator) FlushCache(c *Cache) {
 	}
 	a.hint = min(a.hint, p+uint(bits.TrailingZeros64(c.FreeBits)))
 	*c = Cache{}
+	return nil
 }

@@ -27,7 +27,9 @@ func levelShift(lv int) uint { return chunkShift + uint(lv)*fanBits }
 
 // find returns the page index of the lowest-addressed run of n free pages
 // and a page index ff such that every page below ff is in use: ff equals
-// base when base is the lowest free page. ok is false if no run fits.
+// base when base is the lowest free page. ok is false if no run fits. A
+// summary that promises a run its children lack is reported as an error
+// wrapping ErrCorrupt (the caller holds the heap lock: it must not panic).
 //
 // The search walks down from the top level. At each level it looks at
 // consecutive entries, carrying the free run that ends at the previous
@@ -35,7 +37,7 @@ func levelShift(lv int) uint { return chunkShift + uint(lv)*fanBits }
 // descending (its start is known exactly from the end counts); otherwise the
 // first entry whose max fits holds the answer, and the walk descends into
 // its fanOut children, then finally into the chunk's bitmap.
-func (a *Allocator) find(n uint) (base, ff uint, ok bool) {
+func (a *Allocator) find(n uint) (base, ff uint, ok bool, err error) {
 	top := a.layout.top
 	shift := levelShift(top)
 	size := uint(1) << shift
@@ -69,7 +71,7 @@ scan:
 				runStart = j << shift
 			}
 			if run+s >= n {
-				return runStart, ff, true
+				return runStart, ff, true, nil
 			}
 			if m >= n {
 				entry = int(j)
@@ -85,7 +87,7 @@ scan:
 		}
 	}
 	if entry < 0 {
-		return 0, 0, false
+		return 0, 0, false, nil
 	}
 
 	// Lower levels: the answer lies inside entry.
@@ -110,7 +112,7 @@ scan:
 				runStart = j << shift
 			}
 			if run+s >= n {
-				return runStart, ff, true
+				return runStart, ff, true, nil
 			}
 			if m >= n {
 				entry = int(j)
@@ -125,8 +127,8 @@ scan:
 			}
 		}
 		if entry < 0 {
-			panic(fmt.Sprintf("pages: summary tree corrupt: level-%d summary %v at %#x promises a run of %d pages its children lack",
-				lv+1, a.levels[lv+1][first/fanOut], a.pageAddr(first<<levelShift(lv)), n))
+			return 0, 0, false, fmt.Errorf("%w: level-%d summary %v at %#x promises a run of %d pages its children lack",
+				ErrCorrupt, lv+1, a.levels[lv+1][first/fanOut], a.pageAddr(first<<levelShift(lv)), n)
 		}
 	}
 
@@ -135,13 +137,13 @@ scan:
 	cb := &a.chunks[c].inUse
 	i, found := cb.findClear(n, 0)
 	if !found {
-		panic(fmt.Sprintf("pages: chunk %#x summary %v promises a run of %d pages its bitmap lacks", a.chunkAddr(c), a.levels[0][c], n))
+		return 0, 0, false, corruptChunk(a, c, n)
 	}
 	if following {
 		f, _ := cb.firstClear(0)
 		ff = max(ff, c*ChunkPages+f)
 	}
-	return c*ChunkPages + i, ff, true
+	return c*ChunkPages + i, ff, true, nil
 }
 
 // setLeaf stores a chunk's new summary and, if it changed, recomputes the
