@@ -197,6 +197,9 @@ func (h *Heap) allocFromPageCache(npages uintptr, pc *pages.Cache) (base, scav u
 			h.cachedScav.Add(int64(sc))
 			break
 		}
+		if !errors.Is(err, pages.ErrNoSpace) {
+			panic(fmt.Sprintf("offheap: page allocator refused a page cache block: %v", err))
+		}
 		if h.grow(pages.CachePages) != nil {
 			return 0, 0
 		}
@@ -216,8 +219,11 @@ func (h *Heap) flushPageCache(pc *pages.Cache) {
 	}
 	n, sc := pc.Counts()
 	h.lock.Lock()
-	h.pages.FlushCache(pc)
+	err := h.pages.FlushCache(pc)
 	h.lock.Unlock()
+	if err != nil { // an invariant broken: the cache is not what was handed out
+		panic(fmt.Sprintf("offheap: returning a page cache: %v", err))
+	}
 	h.cachedPages.Add(-int64(n))
 	h.cachedScav.Add(-int64(sc))
 }

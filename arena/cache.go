@@ -138,19 +138,28 @@ func (c *Cache) take(cc *classCache, cl uint8) unsafe.Pointer {
 }
 
 // refillWindow finds another word of the span with free slots, collecting
-// remote frees if none is left. It reports whether it found one. Lock-free
-// and syscall-free: per-P caches call it while pinned.
-func (c *Cache) refillWindow(cc *classCache) bool {
+// remote frees if none is left. It reports whether it found one. Lock-free,
+// syscall-free and panic-free: per-P caches call it while pinned. A racing
+// double free found by the collection is reported by bad, with what was
+// found in f.bad, for the caller to panic with once unpinned.
+func (c *Cache) refillWindow(cc *classCache, f *checkFault) (ok, bad bool) {
 	if cc.span == nil {
-		return false
+		return false, false
 	}
 	if c.scanWindow(cc, cc.word+1) {
-		return true
+		return true, false
 	}
-	if cc.span.HasPending() && cc.span.Collect() > 0 {
-		return c.scanWindow(cc, cc.word)
+	if cc.span.HasPending() {
+		n, b := c.h.collect(cc.span)
+		if b.N > 0 {
+			f.bad = b
+			return false, true
+		}
+		if n > 0 {
+			return c.scanWindow(cc, cc.word), false
+		}
 	}
-	return false
+	return false, false
 }
 
 // scanWindow looks for free slots in every word of the span, starting at
@@ -191,14 +200,17 @@ func (c *Cache) detach(cl uint8) *spans.Span {
 // sampled allocations.
 func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 	noGuard := false
+	var f checkFault
 	for {
-		p, act, old, sampled := c.slowStep(cl, noGuard)
-		switch act {
+		r := c.slowStep(cl, noGuard, &f)
+		switch r.act {
 		case actDone:
-			if sampled {
-				c.h.recordSample(p, cl, 0)
+			if r.sampled {
+				c.h.recordSample(r.p, cl, 0)
 			}
-			return p, nil
+			return r.p, nil
+		case actCorrupt:
+			panic(f.message())
 		case actGuard:
 			if p, ok, err := c.h.allocGuarded(size); ok || err != nil {
 				return p, err
@@ -206,8 +218,8 @@ func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 			noGuard = true // no guarded slot free: an ordinary allocation
 			continue
 		}
-		if old != nil {
-			c.h.uncacheSpan(old)
+		if r.old != nil {
+			panicIfBad(c.h.uncacheSpan(r.old))
 		}
 		s, err := c.h.cacheSpan(cl, &c.pc)
 		if err != nil {
@@ -260,9 +272,12 @@ func (c *Cache) Close() error {
 		return ErrClosed
 	}
 	defer h.leave()
+	var bad spans.BadFree // reported once the cache is fully closed
 	for cl := range c.cls {
 		if s := c.detach(uint8(cl)); s != nil {
-			h.uncacheSpan(s)
+			if b := h.uncacheSpan(s); bad.N == 0 {
+				bad = b
+			}
 		}
 	}
 	h.flushPageCache(&c.pc)
@@ -270,5 +285,6 @@ func (c *Cache) Close() error {
 	h.retired.fold(c.cnt)
 	delete(h.caches, c.id)
 	h.statsMu.Unlock()
+	panicIfBad(bad)
 	return nil
 }

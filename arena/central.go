@@ -1,6 +1,8 @@
 package arena
 
 import (
+	"sync/atomic"
+
 	"github.com/offheap/offheap/pages"
 	"github.com/offheap/offheap/sizeclasses"
 	"github.com/offheap/offheap/spans"
@@ -13,12 +15,21 @@ func (h *Heap) cacheSpan(cl uint8, pc *pages.Cache) (*spans.Span, error) {
 	c := &h.central[cl]
 	c.mu.Lock()
 	s := c.partial.Pop(h.spans)
+	var bad spans.BadFree
 	if s != nil {
 		// Frees that arrived while it sat here become free slots now.
-		s.SetAllocated(s.Allocated() - s.Collect())
+		var n uint32
+		n, bad = h.collect(s)
+		s.SetAllocated(s.Allocated() - n)
 		s.SetOwner(spans.OwnerTransit)
 	}
 	c.mu.Unlock()
+	if bad.N > 0 {
+		// The span is consistent (Collect dropped the bad bits): hand it
+		// back, then report with no lock held.
+		h.uncacheSpan(s) // a second report adds nothing
+		panic(bad.Message())
+	}
 	if s != nil {
 		return s, nil
 	}
@@ -33,26 +44,63 @@ func (h *Heap) cacheSpan(cl uint8, pc *pages.Cache) (*spans.Span, error) {
 // collected. Go's atomics are sequentially consistent, so either the
 // collection below sees the bit or the freer sees OwnerCentral and
 // collects it itself under the class lock.
-func (h *Heap) uncacheSpan(s *spans.Span) {
+//
+// A racing double free found by either collection is returned in bad,
+// once the span is back in place, for the caller to panic with when it
+// has finished what it was doing.
+func (h *Heap) uncacheSpan(s *spans.Span) (bad spans.BadFree) {
 	// Still ours: collect and count without the class lock.
-	s.Collect()
+	_, bad = h.collect(s)
 	n := s.CountAllocated()
 	c := &h.central[s.Class]
 	c.mu.Lock()
 	s.SetOwner(spans.OwnerCentral)
-	n -= s.Collect()
+	got, bad2 := h.collect(s)
+	n -= got
+	if bad.N == 0 {
+		bad = bad2
+	}
 	s.SetAllocated(n)
-	switch {
-	case n == 0:
+	if n == 0 {
 		c.mu.Unlock()
 		h.freeSpan(s)
-		return
-	case n == s.NElems:
-		c.full.Push(h.spans, s)
-	default:
-		c.partial.Push(h.spans, s)
+		return bad
 	}
+	l := &c.partial
+	if n == s.NElems {
+		l = &c.full
+	}
+	err := l.Push(h.spans, s)
 	c.mu.Unlock()
+	panicIfErr(err)
+	return bad
+}
+
+// panicIfErr panics with a list operation's refusal: an internal invariant
+// broken, found under a class lock and raised after it.
+func panicIfErr(err error) {
+	if err != nil {
+		panic("offheap: " + err.Error())
+	}
+}
+
+// collect is s.Collect, uncounting the frees it drops: both sides of a
+// racing double free counted a free, but only one freed the object. Safe
+// pinned or under a lock (one atomic add, only when something was wrong).
+func (h *Heap) collect(s *spans.Span) (uint32, spans.BadFree) {
+	n, bad := s.Collect()
+	if bad.N > 0 {
+		atomic.AddUint64(&h.sharedCnt.frees[s.Class], -uint64(bad.N))
+	}
+	return n, bad
+}
+
+// panicIfBad panics with the report of a racing double free that Collect
+// found, if it found one. Callers hold no lock and are not pinned.
+func panicIfBad(bad spans.BadFree) {
+	if bad.N > 0 {
+		panic(bad.Message())
+	}
 }
 
 // remoteCentral follows a remote free (its bit set, pending counted as n)
@@ -78,24 +126,36 @@ func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
 		return
 	}
 	if s.List == spans.ListFull && s.Pending() > 0 {
-		c.full.Remove(h.spans, s)
-		c.partial.Push(h.spans, s)
+		err := c.full.Remove(h.spans, s)
+		if err == nil {
+			err = c.partial.Push(h.spans, s)
+		}
+		if err != nil {
+			c.mu.Unlock()
+			panicIfErr(err)
+		}
 	}
 	if s.Pending() < int32(s.Allocated()) {
 		c.mu.Unlock()
 		return
 	}
-	s.SetAllocated(s.Allocated() - s.Collect())
+	got, bad := h.collect(s)
+	s.SetAllocated(s.Allocated() - got)
 	if s.Allocated() != 0 {
 		c.mu.Unlock()
+		panicIfBad(bad)
 		return
 	}
+	l := &c.partial
 	if s.List == spans.ListFull {
-		c.full.Remove(h.spans, s)
-	} else {
-		c.partial.Remove(h.spans, s)
+		l = &c.full
+	}
+	if err := l.Remove(h.spans, s); err != nil {
+		c.mu.Unlock()
+		panicIfErr(err)
 	}
 	h.spans.Unpublish(s) // under the lock: see above
 	c.mu.Unlock()
 	h.disposeSpan(s)
+	panicIfBad(bad)
 }

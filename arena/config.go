@@ -98,7 +98,8 @@ type Config struct {
 	// Debug turns on checks that cost time: a freed small object is
 	// filled with a poison byte (0xdb) and checked when its slot is handed
 	// out again, so a write after free panics naming the address, class
-	// and span; freed spans are made PROT_NONE and quarantined before
+	// and span (an ordinary, recoverable panic; the slot is retired, see
+	// the package doc); freed spans are made PROT_NONE and quarantined before
 	// their pages are reused, so touching them faults. Allocation and free
 	// are slower; with Debug off the fast path pays nothing.
 	Debug bool

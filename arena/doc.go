@@ -101,6 +101,19 @@
 // freed (guard.go); in Debug mode freed objects are poisoned and checked
 // when handed out again, and freed spans are quarantined PROT_NONE.
 //
+// Every panic a check raises (a write after free found by Debug's poison
+// check, a racing double free found when freed bits are collected, an
+// internal invariant) is an ordinary panic that recover can stop: it is
+// raised with no lock of the heap held and not pinned to a P. A check that
+// fails where the caller holds a lock or is pinned (the per-P fast path,
+// the class locks, the heap lock) hands what it found back as a value, and
+// the panic is raised once the caller has released them; the heap is left
+// consistent and usable. A slot found written after free is retired: it
+// keeps the corrupted bytes, is never handed out again and cannot be
+// freed (Free returns ErrDoubleFree), so its span stays in use. A racing
+// double free's second freed bit is dropped (the object was freed once)
+// and its count taken back off Stats' Frees.
+//
 // # Errors and safety
 //
 // Free checks that the pointer lies in a published span, is the start of a
@@ -133,6 +146,8 @@
 // page-bitmap updates and counters only.
 // No lock is held across a system call, a clear of a span, or a loop over
 // objects, and nothing blocking runs while a goroutine is pinned to its P.
+// The spare cache's mutex (Ps past the per-P caches) and a Region's mutex
+// are held only around bookkeeping, never across taking or freeing a span.
 //
 // # Platforms and build tags
 //

@@ -31,7 +31,9 @@ import (
 // If GOMAXPROCS grows after NewHeap, goroutines on the new Ps share one
 // spare Cache behind a mutex: correct, slower.
 
-// spare serves Ps beyond the per-P caches. mu guards cache.
+// spare serves Ps beyond the per-P caches. mu guards cache and is held
+// while it is used, as a P's cache is pinned: only for slowStep's
+// non-blocking part, never across a system call or a panic.
 type spare struct {
 	mu    sync.Mutex
 	cache *Cache
@@ -73,27 +75,30 @@ func (h *Heap) allocLargeEntered(size int, pc *pages.Cache) (unsafe.Pointer, err
 }
 
 // allocSmallSlow refills the current P's cache of class cl, and serves
-// sampled allocations. The parts that may block or allocate on the Go heap
-// (class lock, heap lock, system calls, recording a stack) run with the P
-// released; a fresh span is installed in whichever P the goroutine holds
-// afterwards.
+// sampled allocations. The parts that may block, allocate on the Go heap
+// or panic (class lock, heap lock, system calls, recording a stack, a
+// failed debug check) run with the P released; a fresh span is installed
+// in whichever P the goroutine holds afterwards. Past the per-P caches the
+// spare cache is used the same way, its mutex held only as a P would be.
+func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
+	return h.allocShared(cl, size, false)
+}
+
+// allocShared is allocSmallSlow; spareOnly uses the spare cache whatever
+// the P (for tests of the spare path, which otherwise needs GOMAXPROCS
+// raised after NewHeap and a goroutine that happens to run on a new P).
 //
 // It is a slow section of its own (closing.go).
-func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
+func (h *Heap) allocShared(cl uint8, size int, spareOnly bool) (unsafe.Pointer, error) {
 	if !h.enter() {
 		return nil, ErrClosed
 	}
 	defer h.leave()
 	var fresh *spans.Span // a span fetched unpinned, to install
 	noGuard := false
+	var f checkFault
 	for {
-		c := h.acquireP()
-		if c == nil {
-			if fresh != nil {
-				h.uncacheSpan(fresh)
-			}
-			return h.allocSpare(cl, size)
-		}
+		c := h.acquireShared(spareOnly)
 		var old *spans.Span
 		if fresh != nil {
 			// Another goroutine on this P may have installed a span
@@ -102,19 +107,33 @@ func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
 			c.install(cl, fresh)
 			fresh = nil
 		}
-		p, act, full, sampled := c.slowStep(cl, noGuard)
-		h.releaseP(c)
-		for _, s := range []*spans.Span{old, full} {
-			if s != nil {
-				h.uncacheSpan(s)
+		r := c.slowStep(cl, noGuard, &f)
+		h.releaseShared(c)
+		var bad spans.BadFree
+		for _, s := range []*spans.Span{old, r.old} {
+			if s == nil {
+				continue
+			}
+			if b := h.uncacheSpan(s); bad.N == 0 {
+				bad = b
 			}
 		}
-		switch act {
-		case actDone:
-			if sampled {
-				h.recordSample(p, cl, 0)
+		if bad.N > 0 {
+			if r.act == actDone {
+				// Not handed out after all: the panic reports the
+				// collection, and the slot goes back.
+				_ = h.Free(r.p)
 			}
-			return p, nil
+			panic(bad.Message())
+		}
+		switch r.act {
+		case actDone:
+			if r.sampled {
+				h.recordSample(r.p, cl, 0)
+			}
+			return r.p, nil
+		case actCorrupt:
+			panic(f.message())
 		case actGuard:
 			if p, ok, err := h.allocGuarded(size); ok || err != nil {
 				return p, err
@@ -130,18 +149,28 @@ func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
 	}
 }
 
-// allocSpare allocates through the shared spare cache.
-func (h *Heap) allocSpare(cl uint8, size int) (unsafe.Pointer, error) {
+// acquireShared returns the current P's cache, pinned (acquireP), or past
+// the per-P caches the spare one with spare.mu held.
+func (h *Heap) acquireShared(spareOnly bool) *Cache {
+	if !spareOnly {
+		if c := h.acquireP(); c != nil {
+			return c
+		}
+	}
 	h.spare.mu.Lock()
-	defer h.spare.mu.Unlock()
 	if h.spare.cache == nil {
 		h.spare.cache = h.newCache(false)
 	}
-	c := h.spare.cache
-	if cc := &c.cls[cl]; cc.free != 0 {
-		return c.take(cc, cl), nil
+	return h.spare.cache
+}
+
+// releaseShared undoes acquireShared.
+func (h *Heap) releaseShared(c *Cache) {
+	if c.perP {
+		h.releaseP(c)
+		return
 	}
-	return c.allocSlow(cl, size)
+	h.spare.mu.Unlock()
 }
 
 // Free frees an object allocated from this heap, through any Cache or the

@@ -39,7 +39,8 @@ type Region struct {
 	closed atomic.Bool
 	used   atomic.Uint64 // bytes handed out
 
-	// mu guards spans and the replacement of cur.
+	// mu guards spans and the replacement of cur. It is never held across
+	// taking or freeing a span (system calls, clearing memory).
 	mu    sync.Mutex
 	spans []*spans.Span // every span the region holds (records off the Go heap)
 	held  atomic.Uint64 // bytes in those spans
@@ -92,13 +93,43 @@ func (r *Region) Alloc(size int) (unsafe.Pointer, error) {
 }
 
 // allocSlow takes a new chunk (unless another goroutine just did) and bumps.
+// The span is taken with r.mu released: taking it may grow the heap
+// (system calls), clears memory and may panic on a broken invariant, none
+// of which may happen under a lock. If another goroutine installed a chunk
+// with room meanwhile, the new span goes back.
 func (r *Region) allocSlow(n uintptr) (unsafe.Pointer, error) {
 	if !r.h.enter() {
 		return nil, ErrClosed
 	}
 	defer r.h.leave()
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	p, err := r.bumpLocked(n)
+	r.mu.Unlock()
+	if p != nil || err != nil {
+		return p, err
+	}
+	s, err := r.h.allocSpanState(regionChunkPages, 0, spans.StateManual, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if p, err = r.bumpLocked(n); p != nil || err != nil {
+		r.mu.Unlock()
+		r.h.freeSpan(s)
+		return p, err
+	}
+	r.adopt(s)
+	ch := &regionChunk{base: s.Base, size: regionChunkPages * pages.PageSize}
+	ch.off.Store(n)
+	r.cur.Store(ch)
+	r.used.Add(uint64(n))
+	r.mu.Unlock()
+	return r.h.ptr(s.Base), nil
+}
+
+// bumpLocked bumps the current chunk under r.mu: the allocation, or nil if
+// the chunk has no room, or ErrClosed.
+func (r *Region) bumpLocked(n uintptr) (unsafe.Pointer, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -108,16 +139,7 @@ func (r *Region) allocSlow(n uintptr) (unsafe.Pointer, error) {
 			return r.h.ptr(ch.base + end - n), nil
 		}
 	}
-	s, err := r.h.allocSpanState(regionChunkPages, 0, spans.StateManual, nil)
-	if err != nil {
-		return nil, err
-	}
-	r.adopt(s)
-	ch := &regionChunk{base: s.Base, size: regionChunkPages * pages.PageSize}
-	ch.off.Store(n)
-	r.cur.Store(ch)
-	r.used.Add(uint64(n))
-	return r.h.ptr(s.Base), nil
+	return nil, nil
 }
 
 // allocOwnSpan serves a large request with a span of its own.
@@ -136,13 +158,14 @@ func (r *Region) allocOwnSpan(size int) (unsafe.Pointer, error) {
 		return nil, err
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed.Load() {
-		r.h.freeSpan(s)
+		r.mu.Unlock()
+		r.h.freeSpan(s) // system calls: not under r.mu
 		return nil, ErrClosed
 	}
 	r.adopt(s)
 	r.used.Add(uint64(size+regionAlign-1) &^ (regionAlign - 1))
+	r.mu.Unlock()
 	return r.h.ptr(s.Base), nil
 }
 
@@ -164,16 +187,19 @@ func (r *Region) Free() error {
 		return ErrClosed
 	}
 	defer r.h.leave()
+	// The spans are taken under r.mu and freed after it: freeing makes
+	// system calls (and may panic on a broken invariant).
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, s := range r.spans {
+	ss := r.spans
+	r.spans = nil
+	r.cur.Store(nil)
+	r.held.Store(0)
+	r.mu.Unlock()
+	for _, s := range ss {
 		b := uint64(s.NPages) * pages.PageSize
 		r.h.regionBytes.Add(-int64(b))
 		r.h.freeSpan(s)
 	}
-	r.spans = nil
-	r.cur.Store(nil)
-	r.held.Store(0)
 	r.h.regions.Add(-1)
 	return nil
 }

@@ -31,33 +31,83 @@ const (
 	actDone     slowAct = iota // p is the allocation
 	actNeedSpan                // the class's span is full (detached in old, if any): fetch one
 	actGuard                   // guard this allocation
+	actCorrupt                 // a check failed: panic with message()
 )
 
+// slowResult is what slowStep found, for the caller to act on once it has
+// released the cache. Kept to a few words: in Debug mode every allocation
+// returns one. What a failed check found goes to the caller's checkFault.
+type slowResult struct {
+	p       unsafe.Pointer // actDone: the allocation
+	old     *spans.Span    // actNeedSpan: the full span, detached (or nil)
+	act     slowAct
+	sampled bool // actDone: p is a profile sample whose stack the caller records
+}
+
+// checkFault is what a failed check found while its caller was pinned or
+// held a lock: plain values, written only on failure, formatted into the
+// panic message by message() once the caller has let go. The caller
+// passes a pointer to its own.
+type checkFault struct {
+	poison poisonFault   // Debug's poison check (poison.size > 0)
+	bad    spans.BadFree // a racing double free collected (bad.N > 0)
+}
+
+// message is the panic message.
+func (f *checkFault) message() string {
+	if f.bad.N > 0 {
+		return f.bad.Message()
+	}
+	return f.poison.String()
+}
+
 // slowStep is the part of the small-object slow path that runs while the
-// caller owns c (an explicit Cache's goroutine, or a pinned per-P cache).
-// It neither blocks nor enters the kernel. sampled reports that p is a
-// profile sample whose stack the caller records once it has released c.
-// noGuard is set on the retry after a guarded allocation could not be had.
-func (c *Cache) slowStep(cl uint8, noGuard bool) (p unsafe.Pointer, act slowAct, old *spans.Span, sampled bool) {
+// caller owns c (an explicit Cache's goroutine, a pinned per-P cache, or
+// the spare cache under its mutex). It neither blocks, nor enters the
+// kernel, nor panics, nor allocates on the Go heap (which may enter the
+// kernel): a panic while pinned is a fatal runtime error, and one under a
+// mutex leaves the mutex locked. A failed check comes back as actCorrupt
+// with the facts in *f, and the caller formats them and panics once c is
+// released. noGuard is set on the retry after a guarded allocation could
+// not be had.
+func (c *Cache) slowStep(cl uint8, noGuard bool, f *checkFault) slowResult {
 	cc := &c.cls[cl]
 	if !c.h.sampling {
-		if cc.free != 0 || c.refillWindow(cc) {
-			return c.take(cc, cl), actDone, nil, false
+		if cc.free != 0 {
+			return slowResult{p: c.take(cc, cl), act: actDone}
 		}
-		return nil, actNeedSpan, c.detach(cl), false
+		ok, bad := c.refillWindow(cc, f)
+		switch {
+		case bad:
+			return slowResult{act: actCorrupt}
+		case ok:
+			return slowResult{p: c.take(cc, cl), act: actDone}
+		}
+		return slowResult{act: actNeedSpan, old: c.detach(cl)}
 	}
 	if c.accountWindow(cc) && !noGuard {
-		return nil, actGuard, nil, false
+		return slowResult{act: actGuard}
 	}
 	if cc.free == 0 {
 		cc.free, cc.spill = cc.spill, 0
 	}
-	if cc.free == 0 && !c.refillWindow(cc) {
-		return nil, actNeedSpan, c.detach(cl), false
+	if cc.free == 0 {
+		ok, bad := c.refillWindow(cc, f)
+		switch {
+		case bad:
+			return slowResult{act: actCorrupt}
+		case !ok:
+			return slowResult{act: actNeedSpan, old: c.detach(cl)}
+		}
 	}
-	p, sampled = c.takeSampled(cc, cl)
+	p, sampled := c.takeSampled(cc, cl, &f.poison)
+	// Cut the window even after a failed check, so that the fast path does
+	// not hand out the rest of it unchecked.
 	c.limitWindow(cc)
-	return p, actDone, nil, sampled
+	if p == nil {
+		return slowResult{act: actCorrupt}
+	}
+	return slowResult{p: p, act: actDone, sampled: sampled}
 }
 
 // accountWindow charges the slots of the window that ran dry to the
@@ -120,10 +170,19 @@ func lowestBits(x uint64, k int) uint64 {
 // checks that the slot still holds the poison written when it was freed;
 // a due profile sample marks the slot (so its free is noticed) and is
 // reported to the caller.
-func (c *Cache) takeSampled(cc *classCache, cl uint8) (p unsafe.Pointer, sampled bool) {
+//
+// A slot that fails the check is retired instead (SlotRetired): taken out
+// of the window, never handed out again and not freeable, with the
+// corrupted bytes left in place as evidence. Handing it out would give
+// the new owner memory a dangling pointer still writes to; retiring it
+// costs its span, which can then never be freed. p is then nil, and *f
+// holds what the check found.
+func (c *Cache) takeSampled(cc *classCache, cl uint8, f *poisonFault) (p unsafe.Pointer, sampled bool) {
 	idx := cc.word*64 + uintptr(bits.TrailingZeros64(cc.free))
-	if c.h.cfg.Debug {
-		c.h.checkPoison(cc.base+idx*cc.size, cc.size, cc.span, idx)
+	if c.h.cfg.Debug && !c.h.checkPoison(cc.base+idx*cc.size, cc.size, cc.span, idx, f) {
+		cc.free &^= 1 << (idx % 64)
+		*cc.span.Slot(idx) = spans.SlotRetired
+		return nil, false
 	}
 	p = c.take(cc, cl)
 	switch {
@@ -205,18 +264,37 @@ func poison(p unsafe.Pointer, size uintptr) {
 	}
 }
 
-// checkPoison panics if a free slot about to be handed out was written
-// after it was freed, then clears it for its new owner.
-func (h *Heap) checkPoison(addr, size uintptr, s *spans.Span, idx uintptr) {
+// poisonFault is a write after free found by checkPoison: the object,
+// its slot and span, and the first byte that lost its poison.
+type poisonFault struct {
+	obj, size, off, idx uintptr
+	span                *spans.Span
+	found               byte
+}
+
+// String is the panic message. The span stays in use (the retired slot
+// keeps it), so describing it after the cache is released is safe; its
+// owner may have moved on by then.
+func (f poisonFault) String() string {
+	return fmt.Sprintf("offheap: write after free at %#x (byte %d of the %d-byte object at %#x, slot %d of %s): found %#x, want poison %#x; slot retired",
+		f.obj+f.off, f.off, f.size, f.obj, f.idx, f.span.Describe(), f.found, debugPoison)
+}
+
+// checkPoison checks that a free slot about to be handed out still holds
+// the poison, and clears it for its new owner. If something wrote to it
+// after it was freed it reports false, with what it found in *f, and
+// leaves the slot as it is. It neither panics nor allocates: its caller
+// may be pinned (see slowStep).
+func (h *Heap) checkPoison(addr, size uintptr, s *spans.Span, idx uintptr, f *poisonFault) bool {
 	w := unsafe.Slice((*uint64)(h.ptr(addr)), size/8)
 	for i, v := range w {
 		if v == poisonWord {
 			continue
 		}
 		k := bits.TrailingZeros64(v^poisonWord) / 8
-		off := uintptr(i*8 + k)
-		panic(fmt.Sprintf("offheap: write after free at %#x (byte %d of a %d-byte object, slot %d of %s): found %#x, want poison %#x",
-			addr+off, off, size, idx, s.Describe(), byte(v>>(8*k)), debugPoison))
+		*f = poisonFault{obj: addr, size: size, off: uintptr(i*8 + k), idx: idx, span: s, found: byte(v >> (8 * k))}
+		return false
 	}
 	clear(w)
+	return true
 }

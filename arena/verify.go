@@ -185,6 +185,16 @@ func (h *Heap) verifySpan(s *spans.Span, owners map[uint32]*Cache, bad func(stri
 					break
 				}
 			}
+		case spans.SlotRetired:
+			// A slot a debug check found written after free: out of use
+			// for good, holding the corrupted bytes (sample.go). The
+			// check's panic reported it; it is neither live nor free.
+			if i >= uintptr(s.NElems) || !h.cfg.Debug {
+				bad("%s: slot %d retired (objects %d, debug %v)", s.Describe(), i, s.NElems, h.cfg.Debug)
+			}
+			if s.FreedBit(i) {
+				bad("%s: retired slot %d has a pending free", s.Describe(), i)
+			}
 		case spans.SlotPad:
 			if i < uintptr(s.NElems) {
 				bad("%s: slot %d marked padding", s.Describe(), i)

@@ -169,7 +169,10 @@ func (a *Allocator) Alloc(npages uintptr) (base, scav uintptr, err error) {
 		return 0, 0, fmt.Errorf("%w: alloc of %d pages", errInvalidRange, npages)
 	}
 	n := uint(npages)
-	p, ff, ok := a.findFromHint(n)
+	p, ff, ok, err := a.findFromHint(n)
+	if err != nil {
+		return 0, 0, err
+	}
 	if !ok {
 		return 0, 0, fmt.Errorf("%w: %d pages", ErrNoSpace, npages)
 	}
@@ -182,23 +185,31 @@ func (a *Allocator) Alloc(npages uintptr) (base, scav uintptr, err error) {
 	return a.pageAddr(p), uintptr(s), nil
 }
 
+// corruptChunk is the error for chunk c, whose summary promises a run of n
+// pages its bitmap lacks. The allocator reports corruption as an error,
+// not a panic: its caller holds the heap lock, and panics once it is
+// released.
+func corruptChunk(a *Allocator, c, n uint) error {
+	return fmt.Errorf("%w: chunk %#x summary %v promises a run of %d pages its bitmap lacks", errCorrupt, a.chunkAddr(c), a.levels[0][c], n)
+}
+
 // findFromHint is find with a fast path: a run that fits inside the chunk
 // holding the hint is the first fit (nothing below the hint is free), found
 // from its bitmap alone, without walking the tree.
-func (a *Allocator) findFromHint(n uint) (p, ff uint, ok bool) {
+func (a *Allocator) findFromHint(n uint) (p, ff uint, ok bool, err error) {
 	c := a.hint / ChunkPages
 	if n <= ChunkPages && c < a.nchunks && a.isGrown(c) && a.levels[0][c].max() >= n {
 		cb := &a.chunks[c].inUse
 		off := a.hint % ChunkPages
 		i, found := cb.findClear(n, off)
 		if !found {
-			panic(fmt.Sprintf("pages: chunk %#x summary %v promises a run of %d pages its bitmap lacks", a.chunkAddr(c), a.levels[0][c], n))
+			return 0, 0, false, corruptChunk(a, c, n)
 		}
 		f := i
 		if n > 1 {
 			f, _ = cb.firstClear(off)
 		}
-		return c*ChunkPages + i, c*ChunkPages + f, true
+		return c*ChunkPages + i, c*ChunkPages + f, true, nil
 	}
 	return a.find(n)
 }

@@ -27,6 +27,10 @@ var (
 	errAlreadyInUse = errors.New("pages: range is not wholly free")
 	errAlreadyGrown = errors.New("pages: range already grown")
 	errClosed       = errors.New("pages: allocator closed")
+	// errCorrupt: the allocator's summaries disagree with its bitmaps, an
+	// internal invariant broken. Returned, not panicked, so that a caller
+	// holding a lock can release it before it panics.
+	errCorrupt = errors.New("pages: allocator state corrupt")
 )
 
 // State of one heap page.

@@ -19,7 +19,10 @@ func (a *Allocator) AllocCache(c *Cache) error {
 	if !c.Empty() {
 		return fmt.Errorf("%w: cache at %#x still holds pages", errInvalidRange, c.base)
 	}
-	p, _, ok := a.findFromHint(1)
+	p, _, ok, err := a.findFromHint(1)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		return ErrNoSpace
 	}
@@ -90,21 +93,23 @@ func (c *Cache) FreePages(yield func(addr uintptr, scavenged bool) bool) {
 func (c *Cache) Empty() bool { return c.freeBits == 0 }
 
 // FlushCache gives c's free pages back (with their scavenged bits) and
-// empties c. Caller holds the heap lock. It panics if c does not describe a
-// block this allocator handed out (its free pages must be in use here).
-func (a *Allocator) FlushCache(c *Cache) {
+// empties c. Caller holds the heap lock. If c does not describe a block
+// this allocator handed out (its free pages must be in use here) it returns
+// errInvalidRange or errNotAllocated and changes nothing: a caller for whom
+// that is an invariant broken panics once it has released its lock.
+func (a *Allocator) FlushCache(c *Cache) error {
 	if c.freeBits == 0 || a.closed {
 		*c = Cache{}
-		return
+		return nil
 	}
 	if c.base < a.base || (c.base-a.base)%(CachePages*PageSize) != 0 || (c.base-a.base)>>pageShift >= uintptr(a.npages) {
-		panic(fmt.Sprintf("pages: FlushCache of a cache at %#x outside the allocator [%#x, +%d pages)", c.base, a.base, a.npages))
+		return fmt.Errorf("%w: FlushCache of a cache at %#x outside the allocator [%#x, +%d pages)", errInvalidRange, c.base, a.base, a.npages)
 	}
 	p := uint((c.base - a.base) >> pageShift)
 	ch, w := p/ChunkPages, p%ChunkPages/wordBits
 	cb := &a.chunks[ch]
 	if !a.isGrown(ch) || cb.inUse[w]&c.freeBits != c.freeBits {
-		panic(fmt.Sprintf("pages: FlushCache at %#x: free bits %#x are not all in use here (in use %#x)", c.base, c.freeBits, cb.inUse[w]))
+		return fmt.Errorf("%w: FlushCache at %#x: free bits %#x are not all in use here (in use %#x)", errNotAllocated, c.base, c.freeBits, cb.inUse[w])
 	}
 	scav := c.scavBits & c.freeBits
 	cb.inUse[w] &^= c.freeBits
@@ -118,4 +123,5 @@ func (a *Allocator) FlushCache(c *Cache) {
 	}
 	a.hint = min(a.hint, p+uint(bits.TrailingZeros64(c.freeBits)))
 	*c = Cache{}
+	return nil
 }

@@ -83,7 +83,9 @@ func TestAllocCache(t *testing.T) {
 	if !c.Empty() {
 		t.Fatalf("cache not empty: %#x", c.freeBits)
 	}
-	a.FlushCache(&c) // empty: nothing to give back
+	if err := a.FlushCache(&c); err != nil { // empty: nothing to give back
+		t.Fatal(err)
+	}
 	if c != (Cache{}) {
 		t.Fatalf("flushed cache %+v", c)
 	}
@@ -109,7 +111,9 @@ func TestFlushCache(t *testing.T) {
 	if b1 != pg(1) || s1 != 0 || b2 != pg(3) || s2 != 2 {
 		t.Fatalf("cache allocs %#x/%d %#x/%d", b1, s1, b2, s2)
 	}
-	a.FlushCache(&c)
+	if err := a.FlushCache(&c); err != nil {
+		t.Fatal(err)
+	}
 	if c != (Cache{}) {
 		t.Fatalf("cache not emptied: %+v", c)
 	}
@@ -172,7 +176,9 @@ func TestCacheAcrossChunks(t *testing.T) {
 		t.Fatalf("stats %+v", a.Stats())
 	}
 	for i := range caches {
-		a.FlushCache(&caches[i])
+		if err := a.FlushCache(&caches[i]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if got := a.Stats(); got.Free != 2*ChunkPages || got.Scavenged != 2*ChunkPages {
 		t.Fatalf("stats after flushing %+v", got)

@@ -2,6 +2,7 @@ package pages
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -182,15 +183,26 @@ func TestErrScavengeCandidateBadAlign(t *testing.T) {
 
 var errNone = errors.New("no error")
 
+// FlushCache of a cache the allocator did not hand out returns an error
+// and changes nothing (its caller holds the heap lock: it must not panic).
 func TestErrFlushCacheForeign(t *testing.T) {
-	a := errorFixture(t)
-	defer func() {
-		if r := recover(); r == nil {
-			t.Error("FlushCache of pages the allocator has free did not panic")
-		}
-	}()
-	c := Cache{base: pg(0), freeBits: 1 << 12} // page 12 is free, not cached
-	a.FlushCache(&c)
+	for _, tt := range []struct {
+		c    Cache
+		want error
+	}{
+		{Cache{base: pg(0), freeBits: 1 << 12}, errNotAllocated},                    // page 12 is free, not cached
+		{Cache{base: pg(0) + PageSize, freeBits: 1}, errInvalidRange},               // misaligned
+		{Cache{base: testBase - CachePages*PageSize, freeBits: 1}, errInvalidRange}, // below the allocator
+	} {
+		expectError(t, tt.want, func(a *Allocator) error {
+			c := tt.c
+			err := a.FlushCache(&c)
+			if c != tt.c {
+				t.Errorf("FlushCache(%+v) changed the cache to %+v", tt.c, c)
+			}
+			return err
+		})
+	}
 }
 
 func TestErrNew(t *testing.T) {
@@ -239,5 +251,34 @@ func TestErrClosed(t *testing.T) {
 	}
 	if _, _, ok := a.ScavengeCandidate(8, 1); ok {
 		t.Error("ScavengeCandidate on a closed allocator")
+	}
+}
+
+// A summary that promises a run its bitmap lacks is an internal invariant
+// broken. Alloc and AllocCache report it as errCorrupt rather than
+// panicking: their caller holds the heap lock and panics once it is
+// released.
+func TestErrCorruptSummary(t *testing.T) {
+	for _, hinted := range []bool{true, false} {
+		a := newTest(t, 4)
+		mustGrow(t, a, 0, 2)
+		if _, err := a.allocRange(pg(0), 2*ChunkPages); err != nil {
+			t.Fatal(err)
+		}
+		// Five free pages that are not: in the hint's chunk (the bitmap
+		// fast path) or in the next one (the tree walk).
+		a.hint = 0
+		bad := uint(1)
+		if hinted {
+			bad = 0
+		}
+		a.setLeaf(bad, packSummary(0, 5, 0))
+		if _, _, err := a.Alloc(3); !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), "promises a run of 3 pages") {
+			t.Fatalf("hinted %v: Alloc over a corrupt summary: %v, want errCorrupt", hinted, err)
+		}
+		var c Cache
+		if err := a.AllocCache(&c); !errors.Is(err, errCorrupt) || c != (Cache{}) {
+			t.Fatalf("hinted %v: AllocCache over a corrupt summary: %v (cache %+v), want errCorrupt", hinted, err, c)
+		}
 	}
 }

@@ -165,7 +165,9 @@ func FuzzAllocator(f *testing.F) {
 			case 9: // cache flush
 				i := r.byte() % 2
 				op = fmt.Sprintf("FlushCache(%d)", i)
-				a.FlushCache(&caches[i])
+				if err := a.FlushCache(&caches[i]); err != nil {
+					t.Fatalf("step %d %s: %v", step, op, err)
+				}
 				m.flushCache(&mcaches[i])
 			}
 			for i := range caches {

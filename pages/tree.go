@@ -27,7 +27,9 @@ func levelShift(lv int) uint { return chunkShift + uint(lv)*fanBits }
 
 // find returns the page index of the lowest-addressed run of n free pages
 // and a page index ff such that every page below ff is in use: ff equals
-// base when base is the lowest free page. ok is false if no run fits.
+// base when base is the lowest free page. ok is false if no run fits. A
+// summary that promises a run its children lack is reported as an error
+// wrapping errCorrupt (the caller holds the heap lock: it must not panic).
 //
 // The search walks down from the top level. At each level it looks at
 // consecutive entries, carrying the free run that ends at the previous
@@ -35,7 +37,7 @@ func levelShift(lv int) uint { return chunkShift + uint(lv)*fanBits }
 // descending (its start is known exactly from the end counts); otherwise the
 // first entry whose max fits holds the answer, and the walk descends into
 // its fanOut children, then finally into the chunk's bitmap.
-func (a *Allocator) find(n uint) (base, ff uint, ok bool) {
+func (a *Allocator) find(n uint) (base, ff uint, ok bool, err error) {
 	top := a.layout.top
 	shift := levelShift(top)
 	size := uint(1) << shift
@@ -49,13 +51,13 @@ func (a *Allocator) find(n uint) (base, ff uint, ok bool) {
 	next := uint(0) // the entry after the last one visited
 	j0 := a.hint >> shift
 scan:
-	for w := j0 / 64; w < uint(len(a.live)); w++ {
+	for w := j0 / wordBits; w < uint(len(a.live)); w++ {
 		x := a.live[w]
-		if w == j0/64 {
-			x &= ^uint64(0) << (j0 % 64)
+		if w == j0/wordBits {
+			x &= ^uint64(0) << (j0 % wordBits)
 		}
 		for x != 0 {
-			j := w*64 + uint(bits.TrailingZeros64(x))
+			j := w*wordBits + uint(bits.TrailingZeros64(x))
 			x &= x - 1
 			if j != next {
 				run = 0 // empty entries in between
@@ -69,7 +71,7 @@ scan:
 				runStart = j << shift
 			}
 			if run+s >= n {
-				return runStart, ff, true
+				return runStart, ff, true, nil
 			}
 			if m >= n {
 				entry = int(j)
@@ -85,7 +87,7 @@ scan:
 		}
 	}
 	if entry < 0 {
-		return 0, 0, false
+		return 0, 0, false, nil
 	}
 
 	// Lower levels: the answer lies inside entry.
@@ -110,7 +112,7 @@ scan:
 				runStart = j << shift
 			}
 			if run+s >= n {
-				return runStart, ff, true
+				return runStart, ff, true, nil
 			}
 			if m >= n {
 				entry = int(j)
@@ -125,8 +127,8 @@ scan:
 			}
 		}
 		if entry < 0 {
-			panic(fmt.Sprintf("pages: summary tree corrupt: level-%d summary %v at %#x promises a run of %d pages its children lack",
-				lv+1, a.levels[lv+1][first/fanOut], a.pageAddr(first<<levelShift(lv)), n))
+			return 0, 0, false, fmt.Errorf("%w: level-%d summary %v at %#x promises a run of %d pages its children lack",
+				errCorrupt, lv+1, a.levels[lv+1][first/fanOut], a.pageAddr(first<<levelShift(lv)), n)
 		}
 	}
 
@@ -135,13 +137,13 @@ scan:
 	cb := &a.chunks[c].inUse
 	i, found := cb.findClear(n, 0)
 	if !found {
-		panic(fmt.Sprintf("pages: chunk %#x summary %v promises a run of %d pages its bitmap lacks", a.chunkAddr(c), a.levels[0][c], n))
+		return 0, 0, false, corruptChunk(a, c, n)
 	}
 	if following {
 		f, _ := cb.firstClear(0)
 		ff = max(ff, c*ChunkPages+f)
 	}
-	return c*ChunkPages + i, ff, true
+	return c*ChunkPages + i, ff, true, nil
 }
 
 // setLeaf stores a chunk's new summary and, if it changed, recomputes the
@@ -176,9 +178,9 @@ func (a *Allocator) propagate(c0, c1 uint) {
 				changed = true
 				if lv == top {
 					if s != 0 {
-						a.live[j/64] |= 1 << (j % 64)
+						a.live[j/wordBits] |= 1 << (j % wordBits)
 					} else {
-						a.live[j/64] &^= 1 << (j % 64)
+						a.live[j/wordBits] &^= 1 << (j % wordBits)
 					}
 				}
 			}
@@ -196,9 +198,9 @@ func (a *Allocator) updateLive(j0, j1 uint) {
 	sums := a.levels[a.layout.top]
 	for j := j0; j <= j1; j++ {
 		if sums[j] != 0 {
-			a.live[j/64] |= 1 << (j % 64)
+			a.live[j/wordBits] |= 1 << (j % wordBits)
 		} else {
-			a.live[j/64] &^= 1 << (j % 64)
+			a.live[j/wordBits] &^= 1 << (j % wordBits)
 		}
 	}
 	a.longestStale = true
@@ -212,7 +214,7 @@ func (a *Allocator) longestFree() uint {
 	var best, run, next uint
 	for w, x := range a.live {
 		for x != 0 {
-			j := uint(w)*64 + uint(bits.TrailingZeros64(x))
+			j := uint(w)*wordBits + uint(bits.TrailingZeros64(x))
 			x &= x - 1
 			if j != next {
 				run = 0

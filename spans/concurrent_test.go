@@ -71,7 +71,11 @@ func TestRemoteFreesWhileOwnerAllocates(t *testing.T) {
 		allocated, collected := 0, 0
 		live := make([]bool, s.NSlots()) // owner's own record of what it handed out
 		collect := func() int {
-			n := int(s.Collect())
+			got, bad := s.Collect()
+			if bad.N != 0 {
+				t.Errorf("Collect: %s", bad.Message())
+			}
+			n := int(got)
 			collected += n
 			if n > 0 {
 				// Collect freed n of the slots the owner handed out.

@@ -33,8 +33,11 @@
 // # Slot state bytes and the freed bitmap
 //
 // Each slot has a state byte: SlotFree, SlotAllocated, SlotSampled (an
-// allocated slot whose allocation a profile sampled), or SlotPad (slots
-// past the span's object count, never handed out). Only the span's current
+// allocated slot whose allocation a profile sampled), SlotPad (slots
+// past the span's object count, never handed out), or SlotRetired (a free
+// slot whose debug poison check failed: it keeps the corrupted bytes, is
+// never handed out again and cannot be freed, so it keeps its span in use).
+// Only the span's current
 // owner writes state bytes: the Cache that holds it, the goroutine moving it
 // between owners, or the holder of its size class's central lock while it is
 // unowned. A goroutine freeing an object it was handed only reads that

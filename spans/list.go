@@ -1,5 +1,7 @@
 package spans
 
+import "fmt"
+
 // List is a doubly linked list of spans threaded through Span.next/prev,
 // tagged with its kind (ListPartial or ListFull) so a span knows which list
 // holds it. Not locked: the caller holds the owning size class's lock.
@@ -15,10 +17,12 @@ func NewList(kind uint8) List { return List{kind: kind} }
 // len returns the number of spans on the list.
 func (l *List) len() int { return l.n }
 
-// Push puts s at the front.
-func (l *List) Push(t *Table, s *Span) {
+// Push puts s at the front. A span already on a list is refused with an
+// error naming it (an internal invariant broken), changing nothing: the
+// caller holds the class lock, and panics once it has released it.
+func (l *List) Push(t *Table, s *Span) error {
 	if s.List != ListNone {
-		panic("spans: Push of a listed " + s.Describe())
+		return fmt.Errorf("spans: Push of a listed %s", s.Describe())
 	}
 	s.prev, s.next = 0, l.head
 	if l.head != 0 {
@@ -27,13 +31,21 @@ func (l *List) Push(t *Table, s *Span) {
 	l.head = s.id
 	s.List = l.kind
 	l.n++
+	return nil
 }
 
-// Remove takes s off the list.
-func (l *List) Remove(t *Table, s *Span) {
+// Remove takes s off the list. A span not on this list is refused with an
+// error, changing nothing, as Push.
+func (l *List) Remove(t *Table, s *Span) error {
 	if s.List != l.kind {
-		panic("spans: Remove from the wrong list of " + s.Describe())
+		return fmt.Errorf("spans: Remove from the wrong list of %s", s.Describe())
 	}
+	l.unlink(t, s)
+	return nil
+}
+
+// unlink takes s, which is on l, off it.
+func (l *List) unlink(t *Table, s *Span) {
 	if s.prev != 0 {
 		t.Span(s.prev).next = s.next
 	} else {
@@ -46,13 +58,14 @@ func (l *List) Remove(t *Table, s *Span) {
 	l.n--
 }
 
-// Pop removes and returns the front span, or nil.
+// Pop removes and returns the front span, or nil. The head is on the list
+// by construction, so there is nothing to refuse.
 func (l *List) Pop(t *Table) *Span {
 	if l.head == 0 {
 		return nil
 	}
 	s := t.Span(l.head)
-	l.Remove(t, s)
+	l.unlink(t, s)
 	return s
 }
 

@@ -3,6 +3,7 @@ package spans
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -112,18 +113,33 @@ func TestListModel(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-func TestListPanics(t *testing.T) {
+// Push of a listed span and Remove from the wrong list are refused with an
+// error, not a panic (the caller holds a class lock), and change nothing.
+func TestListRefusals(t *testing.T) {
 	tb := newTestTable(t, 16)
 	partial, full := NewList(ListPartial), NewList(ListFull)
 	a, b := mustNew(t, tb, 8), mustNew(t, tb, 8)
-	partial.Push(tb, a)
-	full.Push(tb, b)
-
-	wantPanic(t, "Push of a span on the same list", func() { partial.Push(tb, a) }, "Push of a listed", "span ")
-	wantPanic(t, "Push of a span on another list", func() { full.Push(tb, a) }, "Push of a listed")
-	wantPanic(t, "Remove from the wrong list", func() { full.Remove(tb, a) }, "wrong list")
+	if err := partial.Push(tb, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := full.Push(tb, b); err != nil {
+		t.Fatal(err)
+	}
 	c := mustNew(t, tb, 8)
-	wantPanic(t, "Remove of an unlisted span", func() { partial.Remove(tb, c) }, "wrong list")
+	for _, tt := range []struct {
+		what string
+		op   func() error
+		want string
+	}{
+		{"Push of a span on the same list", func() error { return partial.Push(tb, a) }, "Push of a listed span "},
+		{"Push of a span on another list", func() error { return full.Push(tb, a) }, "Push of a listed"},
+		{"Remove from the wrong list", func() error { return full.Remove(tb, a) }, "wrong list"},
+		{"Remove of an unlisted span", func() error { return partial.Remove(tb, c) }, "wrong list"},
+	} {
+		if err := tt.op(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Fatalf("%s: %v, want an error containing %q", tt.what, err, tt.want)
+		}
+	}
 
 	// The refused operations changed nothing.
 	checkList(t, tb, &partial, []ID{a.ID()}, ListPartial, -1)

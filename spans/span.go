@@ -59,6 +59,7 @@ const (
 	SlotAllocated = 1
 	SlotPad       = 2 // past NElems; never handed out
 	SlotSampled   = 3 // allocated, and its allocation was sampled (profile)
+	SlotRetired   = 4 // taken out of use by a failed debug check; never handed out or freed
 )
 
 // Owner values other than a cache's ID.
@@ -205,27 +206,59 @@ func (s *Span) HasPending() bool {
 
 // Collect takes all pending remote frees, marks their slots free and
 // returns how many there were. Owner (or class lock holder) only.
-func (s *Span) Collect() uint32 {
-	var n uint32
+//
+// A freed bit on a slot that is not allocated is the trace of a double
+// free that raced (two frees each found the slot allocated before either
+// changed it): Collect drops such bits, leaves their slots as they are and
+// does not count them, so the span stays consistent, and reports the first
+// in bad. It does not panic: its callers hold a class lock or are pinned to
+// a P; they panic with bad's report once they are not.
+func (s *Span) Collect() (n uint32, bad BadFree) {
 	words := (uintptr(s.NElems) + wordBits - 1) / wordBits
 	for w := uintptr(0); w < words; w++ {
 		if s.freed[w].Load() == 0 {
 			continue
 		}
 		m := s.freed[w].Swap(0)
-		n += uint32(bits.OnesCount64(m))
 		s.pending.Add(-int32(bits.OnesCount64(m)))
 		for m != 0 {
 			i := w*wordBits + uintptr(bits.TrailingZeros64(m))
 			m &= m - 1
 			if st := *s.Slot(i); st != SlotAllocated && st != SlotSampled {
-				panic(fmt.Sprintf("offheap: span %d [%#x, +%d pages) class %d: collected free of slot %d in state %d",
-					s.id, s.Base, s.NPages, s.Class, i, *s.Slot(i)))
+				if bad.N == 0 {
+					bad = BadFree{slot: i, state: st, addr: s.Base + i*uintptr(s.ElemSize),
+						span: s.id, base: s.Base, npages: s.NPages, class: s.Class}
+				}
+				bad.N++
+				continue
 			}
 			*s.Slot(i) = SlotFree
+			n++
 		}
 	}
-	return n
+	return n, bad
+}
+
+// BadFree is what Collect found wrong: N freed bits on slots that were not
+// allocated, the first being slot, in state, at addr, in the span named by
+// the other fields. It holds plain values, so a caller can format it
+// (Message) after letting the span go. N is 0 when all was well.
+type BadFree struct {
+	N      int
+	slot   uintptr
+	state  uint8
+	addr   uintptr
+	span   ID
+	base   uintptr
+	npages uint32
+	class  uint8
+}
+
+// Message is the panic message for b, naming the object's address, the
+// span and the slot's state.
+func (b BadFree) Message() string {
+	return fmt.Sprintf("offheap: racing double free of %#x: span %d [%#x, +%d pages) class %d: collected free of slot %d in state %d (%d such frees dropped)",
+		b.addr, b.span, b.base, b.npages, b.class, b.slot, b.state, b.N)
 }
 
 // CountAllocated counts slots in state SlotAllocated (owner only).
