@@ -53,6 +53,10 @@ type guardStore struct {
 	mallocs    uint64
 	frees      uint64
 	liveBytes  uint64 // span bytes of live guarded objects
+	// quarantineCap bounds the quarantine; 0 means guardQuarantine. Only
+	// tests set it (before first use), so that a short workload reaches
+	// eviction.
+	quarantineCap int
 }
 
 type guardInfo struct {
@@ -150,7 +154,11 @@ func (h *Heap) quarantine(q quarantined) {
 	h.guard.mu.Lock()
 	h.guard.quarantine = append(h.guard.quarantine, q)
 	var out []quarantined
-	if n := len(h.guard.quarantine) - guardQuarantine; n > 0 {
+	limit := h.guard.quarantineCap
+	if limit == 0 {
+		limit = guardQuarantine
+	}
+	if n := len(h.guard.quarantine) - limit; n > 0 {
 		out = append(out, h.guard.quarantine[:n]...)
 		h.guard.quarantine = append(h.guard.quarantine[:0], h.guard.quarantine[n:]...)
 	}
