@@ -500,3 +500,40 @@ func (r *faultRun) finish(pending int) {
 		r.fatalf("Close: %v", err)
 	}
 }
+
+// FuzzFaults is the sweep with the fuzzer choosing: the workload's seed
+// and length, the config (decommit mode × plain, Debug, guarded), which
+// kind of kernel call fails, from which call on, and how many in a row.
+// The checks are the sweep's.
+func FuzzFaults(f *testing.F) {
+	old := runtime.GOMAXPROCS(1) // deterministic per-P caches, as in the sweep
+	f.Cleanup(func() { runtime.GOMAXPROCS(old) })
+	configs := faultConfigs()
+	f.Fuzz(func(t *testing.T, seed uint64, config, op uint8, first uint16, count, steps uint8) {
+		fc := configs[int(config)%len(configs)]
+		fop := faultOps[int(op)%len(faultOps)]
+		n := faultFuzzMaxFailures
+		if count != 0 {
+			n = int(count)%faultFuzzMaxFailures + 1
+		}
+		fi := mmap.NewFaultInjector(nil)
+		for i := range n {
+			fi.FailNth(fop, int(first)%faultFuzzMaxCall+1+i)
+		}
+		label := fmt.Sprintf("%s seed %d, %v from #%d, %d failures", fc.name, seed, fop, int(first)%faultFuzzMaxCall+1, n)
+		runFaults(t, label, fc.cfg, fi, seed, faultFuzzMinSteps+int(steps)%faultFuzzMaxSteps, n)
+	})
+}
+
+const (
+	// faultFuzzMaxFailures bounds consecutive failures: enough for a retry
+	// to fail again (strict decommit's two calls, a re-commit after a
+	// failed restore), small enough that the workload goes on.
+	faultFuzzMaxFailures = 4
+	// faultFuzzMaxCall: the first failing call is at most this index; the
+	// longest workloads make about 250 calls of the busiest kind.
+	faultFuzzMaxCall = 300
+	// faultFuzzMinSteps, faultFuzzMaxSteps: workload length bounds.
+	faultFuzzMinSteps = 8
+	faultFuzzMaxSteps = 120
+)
