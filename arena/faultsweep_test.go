@@ -48,13 +48,17 @@ const faultQuarantine = 3
 // it once per (config, op, call), takes seconds under the race detector.
 const faultSweepSteps = 48
 
+// faultMemoryLimit is the MemoryLimit of the "limit" configs: below what
+// the workload would commit without one.
+const faultMemoryLimit = 384 << 10
+
 type faultConfig struct {
 	name string
 	cfg  Config
 }
 
-// faultConfigs: every decommit mode, each plain, in Debug mode and with
-// every allocation guarded (GuardSampleRate 1).
+// faultConfigs: every decommit mode, each plain, in Debug mode, with
+// every allocation guarded (GuardSampleRate 1) and under a MemoryLimit.
 func faultConfigs() []faultConfig {
 	var out []faultConfig
 	for _, mode := range []mmap.DecommitMode{DecommitDontNeed, DecommitFree, DecommitStrict} {
@@ -63,9 +67,17 @@ func faultConfigs() []faultConfig {
 			debug        bool
 			guard        int
 			hugePageHint bool
-		}{{"plain", false, 0, true}, {"debug", true, 0, false}, {"guard", false, 1, false}} {
+			limit        int64
+		}{
+			{"plain", false, 0, true, 0},
+			{"debug", true, 0, false, 0},
+			{"guard", false, 1, false, 0},
+			// Under a limit the workload's peak (about 512 KiB) runs into it:
+			// allocations scavenge first, and skip the page caches.
+			{"limit", false, 0, false, faultMemoryLimit},
+		} {
 			out = append(out, faultConfig{fmt.Sprintf("%v/%s", mode, v.name), Config{
-				Reserve: 64 << 20, ScavengeDelay: -1, Decommit: mode,
+				Reserve: 64 << 20, ScavengeDelay: -1, Decommit: mode, MemoryLimit: v.limit,
 				Debug: v.debug, GuardSampleRate: v.guard, HugePages: v.hugePageHint,
 			}})
 		}
