@@ -36,7 +36,8 @@ func TestQuarantineEvictionCommitFailure(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				if child == "" {
 					cmd := exec.Command(os.Args[0], "-test.run=^TestQuarantineEvictionCommitFailure$", "-test.count=1")
-					cmd.Env = append(os.Environ(), quarantineChildEnv+"="+name)
+					// A race build sleeps a second at exit unless told not to.
+					cmd.Env = append(os.Environ(), quarantineChildEnv+"="+name, "GORACE=atexit_sleep_ms=0")
 					if out, err := cmd.CombinedOutput(); err != nil {
 						t.Fatalf("child process: %v\n%s", err, lastLines(out, 30))
 					}
@@ -49,6 +50,7 @@ func TestQuarantineEvictionCommitFailure(t *testing.T) {
 				cfg := tc.cfg
 				cfg.Reserve, cfg.ScavengeDelay, cfg.Decommit, cfg.Kernel = 256<<20, -1, mode, fi
 				h := newTestHeap(t, cfg)
+				h.guard.quarantineCap = testQuarantine
 				quarantineEvictionCommitFailure(t, h, fi, tc.size)
 			})
 		}
@@ -56,6 +58,11 @@ func TestQuarantineEvictionCommitFailure(t *testing.T) {
 }
 
 const quarantineChildEnv = "OFFHEAP_QUARANTINE_CHILD"
+
+// testQuarantine is the quarantine bound these tests run with: small, so a
+// few frees reach eviction (each child of the race build runs in well
+// under a second).
+const testQuarantine = 8
 
 // lastLines returns at most the last n lines of out.
 func lastLines(out []byte, n int) string {
@@ -72,7 +79,7 @@ func lastLines(out []byte, n int) string {
 
 func quarantineEvictionCommitFailure(t *testing.T, h *Heap, fi *mmap.FaultInjector, size int) {
 	// Fill the quarantine to its bound.
-	for range guardQuarantine {
+	for range testQuarantine {
 		p, err := h.Alloc(size)
 		if err != nil {
 			t.Fatal(err)
@@ -105,7 +112,7 @@ func quarantineEvictionCommitFailure(t *testing.T, h *Heap, fi *mmap.FaultInject
 	lo, hi := oldest.base, oldest.base+oldest.npages*pages.PageSize
 	var live []unsafe.Pointer
 	reused := false
-	for i := 0; i < 4*guardQuarantine && !reused; i++ {
+	for i := 0; i < 4*testQuarantine && !reused; i++ {
 		p, err := h.Alloc(size)
 		if err != nil {
 			if errors.Is(err, ErrOutOfMemory) {
@@ -157,6 +164,7 @@ func writeNoFault(p unsafe.Pointer, n int, id uint64) (err error) {
 func TestQuarantineDirtyEviction(t *testing.T) {
 	fi := mmap.NewFaultInjector(nil)
 	h := newTestHeap(t, Config{Reserve: 256 << 20, ScavengeDelay: -1, GuardSampleRate: 1, Kernel: fi})
+	h.guard.quarantineCap = testQuarantine
 	const size = 100
 	p, err := h.Alloc(size)
 	if err != nil {
@@ -170,7 +178,7 @@ func TestQuarantineDirtyEviction(t *testing.T) {
 	h.guard.mu.Lock()
 	oldest := h.guard.quarantine[0]
 	h.guard.mu.Unlock()
-	for range guardQuarantine { // evicts it
+	for range testQuarantine { // evicts it
 		q, err := h.Alloc(size)
 		if err != nil {
 			t.Fatal(err)
@@ -183,7 +191,7 @@ func TestQuarantineDirtyEviction(t *testing.T) {
 	lo, hi := oldest.base, oldest.base+oldest.npages*pages.PageSize
 	var live []unsafe.Pointer
 	reused := false
-	for i := 0; i < 4*guardQuarantine && !reused; i++ {
+	for i := 0; i < 4*testQuarantine && !reused; i++ {
 		q, err := h.Alloc(size)
 		if err != nil {
 			t.Fatal(err)
