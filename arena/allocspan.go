@@ -311,7 +311,8 @@ func (h *Heap) overLimitLocked(npages uintptr) uintptr {
 // past the grown part under the lock, commits them and their span table
 // entries with the lock dropped,
 // and hands them to the page allocator as free and scavenged (they have no
-// physical pages yet). Chunks whose commit failed are retried first.
+// physical pages yet). Chunks whose commit, or whose page allocator
+// metadata's commit, failed are retried first.
 func (h *Heap) grow(npages uintptr) error {
 	need := (npages*pages.PageSize + pages.ChunkBytes - 1) &^ (pages.ChunkBytes - 1)
 	h.lock.Lock()
@@ -343,7 +344,17 @@ func (h *Heap) grow(npages uintptr) error {
 	}
 	h.lock.Lock()
 	err = h.pages.Grow(r.base, r.npages)
+	var kerr *mmap.OpError
+	if errors.As(err, &kerr) {
+		// The kernel refused the page allocator's metadata for these
+		// chunks; Grow changed nothing. Retried first, like a failed
+		// commit (committing them again then is harmless).
+		h.pendingGrow = append(h.pendingGrow, r)
+	}
 	h.lock.Unlock()
+	if kerr != nil {
+		return fmt.Errorf("%w: growing the heap's page metadata: %w", ErrOutOfMemory, err)
+	}
 	if err != nil {
 		panic(fmt.Sprintf("offheap: growing [%#x, +%d pages): %v", r.base, r.npages, err))
 	}

@@ -32,8 +32,9 @@ import (
 //   - once everything is freed and scavenged nothing is in use but the
 //     quarantine, and nothing free is committed outside page caches.
 //
-// The pages allocator's own metadata (pages/meta.go) is mapped with the
-// real kernel, not Config.Kernel, so its commits are outside the sweep.
+// The span table's metadata is mapped through Config.Kernel, so its calls
+// are swept with the rest; the page allocator's bitmaps and summaries are
+// mapped with the real kernel (TestGrowPageMetadataFailure injects there).
 
 // faultOps are the operation kinds a FaultInjector sorts calls into.
 var faultOps = [...]mmap.Op{mmap.OpReserve, mmap.OpCommit, mmap.OpDecommit, mmap.OpRelease, mmap.OpHugePage, mmap.OpName}

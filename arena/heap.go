@@ -202,7 +202,9 @@ func tryReserve(size uintptr, k mmap.Kernel) (reserved, error) {
 		m.Release()
 		return reserved{}, err
 	}
-	pa, err := pages.New(m.Base(), size)
+	// The page allocator's metadata stays on the real kernel: Config.Kernel
+	// sees only the heap's own mappings and the span table's.
+	pa, err := pages.New(m.Base(), size, nil)
 	if err != nil {
 		t.Close()
 		m.Release()
