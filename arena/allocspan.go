@@ -27,8 +27,9 @@ func (h *Heap) allocSpanState(npages uintptr, class uint8, st spans.State, pc *p
 	if err != nil {
 		return nil, err
 	}
+	dirty := false // pages that were left PROT_NONE, contents unknown
 	if scav > 0 {
-		if err := h.sysUsed(base, npages); err != nil {
+		if dirty, err = h.sysUsed(base, npages); err != nil {
 			// Still PROT_NONE (in part at least): back as released.
 			h.releasePagesScavenged(base, npages)
 			return nil, err
@@ -48,7 +49,9 @@ func (h *Heap) allocSpanState(npages uintptr, class uint8, st spans.State, pc *p
 	// as zero only under MADV_DONTNEED: MADV_FREE may leave old contents,
 	// and in strict mode a failed re-commit can hand back pages as
 	// released that were not (see sysUsed), so both clear every span.
-	if scav != npages || h.cfg.Decommit != mmap.DecommitDontNeed {
+	// Pages left PROT_NONE by a failed quarantine restore may hold data
+	// (guard.go), so a span that re-committed any is cleared too.
+	if scav != npages || h.cfg.Decommit != mmap.DecommitDontNeed || dirty {
 		clear(unsafe.Slice((*byte)(h.ptr(base)), npages*pages.PageSize))
 	}
 	if h.cfg.Debug && class != 0 {
@@ -105,23 +108,74 @@ func (h *Heap) releasePages(base, npages uintptr) {
 //
 // Under MADV_DONTNEED and MADV_FREE the pages stay mapped read/write, so
 // there is nothing to do (the kernel faults fresh pages in on touch, and a
-// MADV_FREE page not yet reclaimed simply stays). In strict mode released
-// whole chunks are PROT_NONE: the chunks the span touches are made
-// read/write again, whole, so PROT_NONE ranges stay whole chunks and the
-// mapping count stays bounded (see package scavenge). A huge page hint
-// (Config.HugePages) is a flag of the mapping that survives madvise and
-// mprotect, so it needs no call here. A failed commit returns an error
-// wrapping ErrOutOfMemory.
-func (h *Heap) sysUsed(base, npages uintptr) error {
+// MADV_FREE page not yet reclaimed simply stays), except for pages on
+// h.noAccess: a quarantined range whose restore failed went back still
+// PROT_NONE, in any mode, and is made read/write here (dirty reports it:
+// such pages may hold old data). In strict mode released whole chunks are
+// PROT_NONE: the chunks the span touches are made read/write again, whole,
+// so PROT_NONE ranges stay whole chunks and the mapping count stays
+// bounded (see package scavenge). A huge page hint (Config.HugePages) is a
+// flag of the mapping that survives madvise and mprotect, so it needs no
+// call here. A failed commit returns an error wrapping ErrOutOfMemory.
+func (h *Heap) sysUsed(base, npages uintptr) (dirty bool, err error) {
+	if h.noAccessN.Load() != 0 {
+		if dirty, err = h.commitNoAccess(base, npages); err != nil {
+			return false, err
+		}
+	}
 	if h.cfg.Decommit != mmap.DecommitStrict {
-		return nil
+		return dirty, nil
 	}
 	lo := base &^ (pages.ChunkBytes - 1)
 	hi := (base + npages*pages.PageSize + pages.ChunkBytes - 1) &^ (pages.ChunkBytes - 1)
 	if err := h.mapping.Commit(lo, hi-lo); err != nil {
-		return fmt.Errorf("%w: re-committing released pages: %w", ErrOutOfMemory, err)
+		return false, fmt.Errorf("%w: re-committing released pages: %w", ErrOutOfMemory, err)
 	}
-	return nil
+	return dirty, nil
+}
+
+// commitNoAccess takes the parts of [base, +npages) listed on h.noAccess
+// off the list and makes them read/write, reporting whether there were
+// any. The caller owns those pages (they are in its new span), so nobody
+// else can touch them between the unlock and the mprotect. If a commit
+// fails, every part taken goes back on the list (the committed ones
+// too: one more mprotect later is harmless) and the error wraps
+// ErrOutOfMemory; the caller gives the pages back as scavenged.
+func (h *Heap) commitNoAccess(base, npages uintptr) (bool, error) {
+	end := base + npages*pages.PageSize
+	var take []grownRange
+	h.lock.Lock()
+	keep := make([]grownRange, 0, len(h.noAccess)+1)
+	for _, r := range h.noAccess {
+		rEnd := r.base + r.npages*pages.PageSize
+		lo, hi := max(r.base, base), min(rEnd, end)
+		if lo >= hi {
+			keep = append(keep, r)
+			continue
+		}
+		take = append(take, grownRange{lo, (hi - lo) / pages.PageSize})
+		if r.base < lo {
+			keep = append(keep, grownRange{r.base, (lo - r.base) / pages.PageSize})
+		}
+		if hi < rEnd {
+			keep = append(keep, grownRange{hi, (rEnd - hi) / pages.PageSize})
+		}
+	}
+	if len(take) > 0 {
+		h.noAccess = keep
+		h.noAccessN.Store(int64(len(keep)))
+	}
+	h.lock.Unlock()
+	for _, r := range take {
+		if err := h.mapping.Commit(r.base, r.npages*pages.PageSize); err != nil {
+			h.lock.Lock()
+			h.noAccess = append(h.noAccess, take...)
+			h.noAccessN.Store(int64(len(h.noAccess)))
+			h.lock.Unlock()
+			return false, fmt.Errorf("%w: re-committing pages left PROT_NONE: %w", ErrOutOfMemory, err)
+		}
+	}
+	return len(take) > 0, nil
 }
 
 // releasePagesScavenged returns in-use pages that hold no data and may be
@@ -253,7 +307,8 @@ func (h *Heap) overLimitLocked(npages uintptr) uintptr {
 // past the grown part under the lock, commits them and their span table
 // entries with the lock dropped,
 // and hands them to the page allocator as free and scavenged (they have no
-// physical pages yet). Chunks whose commit failed are retried first.
+// physical pages yet). Chunks whose commit, or whose page allocator
+// metadata's commit, failed are retried first.
 func (h *Heap) grow(npages uintptr) error {
 	need := (npages*pages.PageSize + pages.ChunkBytes - 1) &^ (pages.ChunkBytes - 1)
 	h.lock.Lock()
@@ -285,7 +340,17 @@ func (h *Heap) grow(npages uintptr) error {
 	}
 	h.lock.Lock()
 	err = h.pages.Grow(r.base, r.npages)
+	var kerr *mmap.OpError
+	if errors.As(err, &kerr) {
+		// The kernel refused the page allocator's metadata for these
+		// chunks; Grow changed nothing. Retried first, like a failed
+		// commit (committing them again then is harmless).
+		h.pendingGrow = append(h.pendingGrow, r)
+	}
 	h.lock.Unlock()
+	if kerr != nil {
+		return fmt.Errorf("%w: growing the heap's page metadata: %w", ErrOutOfMemory, err)
+	}
 	if err != nil {
 		panic(fmt.Sprintf("offheap: growing [%#x, +%d pages): %v", r.base, r.npages, err))
 	}

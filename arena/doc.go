@@ -99,7 +99,11 @@
 // windows are never cut and the fast path is unchanged. A guarded object
 // sits alone before a PROT_NONE page and is quarantined PROT_NONE when
 // freed (guard.go); in Debug mode freed objects are poisoned and checked
-// when handed out again, and freed spans are quarantined PROT_NONE.
+// when handed out again, and freed spans are quarantined PROT_NONE. When a
+// range leaves the quarantine and the kernel refuses to make it read/write
+// again, it goes back free and released but listed as PROT_NONE; the next
+// span built on it re-commits and clears that part first, in every
+// Decommit mode, or fails with ErrOutOfMemory if the kernel still refuses.
 //
 // Every panic a check raises (a write after free found by Debug's poison
 // check, a racing double free found when freed bits are collected, an
@@ -120,8 +124,11 @@
 // slot (or of the large object), and that the slot is allocated and not
 // already freed; otherwise it returns ErrInvalidPointer or ErrDoubleFree and
 // changes nothing. Allocation failures return ErrOutOfMemory (reservation
-// full, or MemoryLimit reached after returning free memory to the kernel);
-// the heap stays usable.
+// full, MemoryLimit reached after returning free memory to the kernel, or
+// a commit the kernel refused); the heap stays usable. A failed decommit
+// or release is absorbed: its pages count as committed and are retried.
+// faultsweep_test.go fails every kernel call in turn to hold the heap to
+// this.
 //
 // # Closing
 //

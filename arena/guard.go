@@ -53,6 +53,10 @@ type guardStore struct {
 	mallocs    uint64
 	frees      uint64
 	liveBytes  uint64 // span bytes of live guarded objects
+	// quarantineCap bounds the quarantine; 0 means guardQuarantine. Only
+	// tests set it (before first use), so that a short workload reaches
+	// eviction.
+	quarantineCap int
 }
 
 type guardInfo struct {
@@ -62,10 +66,13 @@ type guardInfo struct {
 
 // quarantined is a freed range held PROT_NONE. span is the guarded span,
 // still published so its address can be explained; nil for a debug-mode
-// span, already unpublished.
+// span, already unpublished. dirty says its decommit failed: it may still
+// hold the object's data (and be readable), so it must not go back as
+// released, which would let a span built on it skip its clear.
 type quarantined struct {
 	base, npages uintptr
 	span         *spans.Span
+	dirty        bool
 }
 
 // allocGuarded tries to serve size bytes as a guarded object. ok false
@@ -129,14 +136,15 @@ func (h *Heap) freeGuarded(s *spans.Span, addr uintptr) error {
 		return fmt.Errorf("%w: %#x freed concurrently (%s)", ErrDoubleFree, addr, s.Describe())
 	}
 	dataBytes := (uintptr(s.NPages) - 1) * pages.PageSize
-	// If this fails the object stays readable; it is still quarantined.
-	_ = h.mapping.Decommit(s.Base, dataBytes, mmap.DecommitStrict)
+	// If this fails the object stays readable (and keeps its data); it is
+	// still quarantined.
+	dirty := h.mapping.Decommit(s.Base, dataBytes, mmap.DecommitStrict) != nil
 	h.guard.mu.Lock()
 	h.guard.live--
 	h.guard.frees++
 	h.guard.liveBytes -= uint64(s.NPages) * pages.PageSize
 	h.guard.mu.Unlock()
-	h.quarantine(quarantined{base: s.Base, npages: uintptr(s.NPages), span: s})
+	h.quarantine(quarantined{base: s.Base, npages: uintptr(s.NPages), span: s, dirty: dirty})
 	return nil
 }
 
@@ -146,7 +154,11 @@ func (h *Heap) quarantine(q quarantined) {
 	h.guard.mu.Lock()
 	h.guard.quarantine = append(h.guard.quarantine, q)
 	var out []quarantined
-	if n := len(h.guard.quarantine) - guardQuarantine; n > 0 {
+	limit := h.guard.quarantineCap
+	if limit == 0 {
+		limit = guardQuarantine
+	}
+	if n := len(h.guard.quarantine) - limit; n > 0 {
 		out = append(out, h.guard.quarantine[:n]...)
 		h.guard.quarantine = append(h.guard.quarantine[:0], h.guard.quarantine[n:]...)
 	}
@@ -162,15 +174,20 @@ func (h *Heap) quarantine(q quarantined) {
 			h.spans.Unpublish(o.span)
 			h.spans.Release(o.span)
 		}
-		h.restorePages(o.base, o.npages, true)
+		h.restorePages(o.base, o.npages, !o.dirty)
 	}
 }
 
 // restorePages makes a PROT_NONE range readable and writable again and
 // gives its pages back. released says the range was decommitted (so it
-// reads back as zero and counts as scavenged); if the commit fails the
-// pages are given back as scavenged all the same, since sysUsed commits
-// them again before use.
+// reads back as zero and counts as scavenged). If the commit fails the
+// pages may still be PROT_NONE, in any decommit mode: they go back as
+// scavenged and on h.noAccess, in the same critical section, so no span
+// can be built on them before sysUsed knows to commit (and clear) them.
+// Keeping them out of circulation instead would need a retry point and
+// would leave them in use in no span; this way the failure surfaces, if
+// the kernel still refuses, as ErrOutOfMemory from the allocation that
+// needs the pages, as a failed strict-mode re-commit does.
 func (h *Heap) restorePages(base, npages uintptr, released bool) {
 	err := h.mapping.Commit(base, npages*pages.PageSize)
 	h.lock.Lock()
@@ -179,6 +196,10 @@ func (h *Heap) restorePages(base, npages uintptr, released bool) {
 		ferr = h.pages.FreeScavenged(base, npages)
 	} else {
 		ferr = h.pages.Free(base, npages)
+	}
+	if err != nil && ferr == nil {
+		h.noAccess = append(h.noAccess, grownRange{base, npages})
+		h.noAccessN.Store(int64(len(h.noAccess)))
 	}
 	h.lock.Unlock()
 	if ferr != nil {

@@ -38,15 +38,23 @@ type Heap struct {
 	closeMu  sync.Mutex
 	gone     struct{ reservation, pages, spans bool }
 
-	// lock is the heap lock. It guards pages, growNext and pendingGrow, and
-	// nothing else: no system call, no zeroing and no loop over objects
-	// happens while it is held.
+	// lock is the heap lock. It guards pages, growNext, pendingGrow and
+	// noAccess, and nothing else: no system call, no zeroing and no loop
+	// over objects happens while it is held.
 	lock        sync.Mutex
 	pages       *pages.Allocator
 	growNext    uintptr      // first never-grown address
 	pendingGrow []grownRange // claimed chunks whose commit failed; retried first
 	atClose     pageFigures  // the page figures when Close ran, for Stats
 	final       bool         // atClose is set: pages may be unmapped, read atClose
+	// noAccess: free pages that may still be PROT_NONE, whatever the
+	// decommit mode: quarantined ranges whose mprotect back to read/write
+	// failed (guard.go). They sit in the page allocator as free and
+	// scavenged; sysUsed re-commits the part a new span takes, and clears
+	// it. noAccessN is its length, read without the lock so allocation
+	// pays one atomic load while it is empty, as it nearly always is.
+	noAccess  []grownRange
+	noAccessN atomic.Int64
 
 	// Free pages held in worker page caches, and how many of those are
 	// scavenged; updated with atomics when caches fill, serve and flush.
@@ -195,7 +203,9 @@ func tryReserve(size uintptr, k mmap.Kernel) (reserved, error) {
 		m.Release()
 		return reserved{}, err
 	}
-	pa, err := pages.New(m.Base(), size)
+	// The page allocator's metadata stays on the real kernel: Config.Kernel
+	// sees only the heap's own mappings and the span table's.
+	pa, err := pages.New(m.Base(), size, nil)
 	if err != nil {
 		t.Close()
 		m.Release()

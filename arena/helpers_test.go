@@ -181,9 +181,9 @@ func statsIdentities(st Stats) error {
 		mallocs += c.Mallocs
 		frees += c.Frees
 	}
-	if objs+st.LargeObjects != st.HeapObjects || alloc+st.LargeAlloc != st.HeapAlloc {
-		errs = append(errs, fmt.Errorf("classes sum to %d objects, %d bytes (+%d large, %d bytes); totals %d, %d",
-			objs, alloc, st.LargeObjects, st.LargeAlloc, st.HeapObjects, st.HeapAlloc))
+	if objs+st.LargeObjects+st.GuardedObjects != st.HeapObjects || alloc+st.LargeAlloc+st.GuardedAlloc != st.HeapAlloc {
+		errs = append(errs, fmt.Errorf("classes sum to %d objects, %d bytes (+%d large, %d bytes; +%d guarded, %d bytes); totals %d, %d",
+			objs, alloc, st.LargeObjects, st.LargeAlloc, st.GuardedObjects, st.GuardedAlloc, st.HeapObjects, st.HeapAlloc))
 	}
 	if mallocs > st.Mallocs || frees > st.Frees {
 		errs = append(errs, fmt.Errorf("class counters %d/%d exceed totals %d/%d", mallocs, frees, st.Mallocs, st.Frees))

@@ -99,6 +99,16 @@ func (h *Heap) Verify() error {
 		spanPages += uintptr(s.NPages)
 		liveBytes += h.verifySpan(s, owners, bad)
 	}
+	for _, r := range h.noAccess {
+		for addr := r.base; addr < r.base+r.npages*pages.PageSize; addr += pages.PageSize {
+			if h.pages.State(addr) == pages.InUse && !inCache[addr] {
+				bad("page %#x: listed as left PROT_NONE but in use", addr)
+			}
+		}
+	}
+	if n := int64(len(h.noAccess)); n != h.noAccessN.Load() {
+		bad("%d ranges left PROT_NONE, counter says %d", n, h.noAccessN.Load())
+	}
 	if spanPages != uintptr(h.inusePages.Load()) {
 		bad("spans cover %d pages, inuse counter says %d", spanPages, h.inusePages.Load())
 	}

@@ -41,9 +41,12 @@ type Allocator struct {
 
 // New makes an allocator for a reservation; base and size are ChunkBytes
 // aligned. Metadata is reserved off the Go heap and becomes resident only
-// for grown chunks.
-func New(base, size uintptr) (*Allocator, error) {
-	return newAllocator(base, size, maxLevels)
+// for grown chunks. Its system calls go through k (nil: the real kernel),
+// so a heap's Config.Kernel reaches them too: a metadata commit the
+// kernel refuses fails Grow with an error wrapping *mmap.OpError, and
+// leaves the allocator unchanged.
+func New(base, size uintptr, k mmap.Kernel) (*Allocator, error) {
+	return newAllocatorKernel(base, size, maxLevels, k)
 }
 
 // newAllocator is New with the number of summary levels capped at

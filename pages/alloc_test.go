@@ -226,7 +226,7 @@ func TestLevels(t *testing.T) {
 		{1<<40 + ChunkBytes, 4, 65, 266240},
 	}
 	for _, tt := range tests {
-		a, err := New(testBase, tt.size)
+		a, err := New(testBase, tt.size, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -213,14 +213,14 @@ func TestErrNew(t *testing.T) {
 		{testBase, ChunkBytes + PageSize},
 		{^uintptr(0) &^ (ChunkBytes - 1), 2 * ChunkBytes},
 	} {
-		if _, err := New(tt.base, tt.size); !errors.Is(err, errInvalidRange) {
+		if _, err := New(tt.base, tt.size, nil); !errors.Is(err, errInvalidRange) {
 			t.Errorf("New(%#x, %#x) = %v", tt.base, tt.size, err)
 		}
 	}
 }
 
 func TestErrClosed(t *testing.T) {
-	a, err := New(testBase, ChunkBytes)
+	a, err := New(testBase, ChunkBytes, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
