@@ -305,6 +305,7 @@ func (h *Heap) Scavenge() uint64 {
 		return 0
 	}
 	defer h.leave()
+	h.trimPerP() // spans of Ps gone since GOMAXPROCS shrank go back first
 	return uint64(h.scavengeBytes(^uintptr(0)))
 }
 

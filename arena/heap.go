@@ -82,10 +82,15 @@ type Heap struct {
 	retired cacheCounters     // counters of closed caches
 	nextID  uint32
 
-	// Per-P caches serve Heap.Alloc/Free; see pcache.go. sharedCnt counts
-	// Heap.Free calls made from a P beyond the per-P caches.
-	pcs       []*Cache
-	spare     spare
+	// Per-P caches serve Heap.Alloc/Free; see pcache.go. pcs points to the
+	// table of them, indexed by P id: never written once published, it is
+	// replaced whole (copy on write) under pcsMu when GOMAXPROCS changes,
+	// and read with one atomic load. trimDue says the scavenger saw
+	// GOMAXPROCS below the table's length. sharedCnt counts Heap.Free
+	// calls made from a P beyond the table.
+	pcs       atomic.Pointer[[]*Cache]
+	pcsMu     sync.Mutex
+	trimDue   atomic.Bool
 	sharedCnt cacheCounters
 
 	scav scavStats
@@ -143,10 +148,11 @@ func NewHeap(cfg Config) (*Heap, error) {
 		h.central[c].full = spans.NewList(spans.ListFull)
 	}
 	h.caches = make(map[uint32]*Cache)
-	h.pcs = make([]*Cache, runtime.GOMAXPROCS(0))
-	for i := range h.pcs {
-		h.pcs[i] = h.newCache(true)
+	pcs := make([]*Cache, runtime.GOMAXPROCS(0))
+	for i := range pcs {
+		pcs[i] = h.newCache(true)
 	}
+	h.pcs.Store(&pcs)
 	if cfg.HugePages {
 		_ = m.HugePage(m.Base(), m.Size()) // a hint: best effort
 	}

@@ -576,7 +576,7 @@ func TestScavengeReleasesRSS(t *testing.T) {
 		t.Errorf("RSS dropped from %d to %d MiB after Scavenge, want a drop of at least %d MiB",
 			freed>>20, after>>20, total*9/10>>20)
 	}
-	if st.HeapInuse != 0 || st.HeapReleased < st.HeapIdle-uint64(len(h.pcs)+1)*pages.CachePages*pages.PageSize {
+	if st.HeapInuse != 0 || st.HeapReleased < st.HeapIdle-uint64(len(h.perPCaches())+1)*pages.CachePages*pages.PageSize {
 		t.Errorf("after Scavenge: %s", statsLine(st))
 	}
 	verifyOK(t, h)
