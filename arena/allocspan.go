@@ -235,6 +235,7 @@ func (h *Heap) flushPageCache(pc *pages.Cache) {
 // committedLocked is the memory counted against MemoryLimit: every grown
 // page that has not been returned to the kernel. Caller holds h.lock.
 func (h *Heap) committedLocked() uintptr {
+	h.lock.assertHeld("committedLocked")
 	st := h.pages.Stats()
 	released := st.Scavenged + uintptr(h.cachedScav.Load())
 	return (st.Grown - released) * pages.PageSize
@@ -243,6 +244,7 @@ func (h *Heap) committedLocked() uintptr {
 // overLimitLocked returns how many bytes past MemoryLimit taking npages
 // (assumed all needing a commit) would go, or 0.
 func (h *Heap) overLimitLocked(npages uintptr) uintptr {
+	h.lock.assertHeld("overLimitLocked")
 	if h.cfg.MemoryLimit == 0 {
 		return 0
 	}

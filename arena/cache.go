@@ -210,7 +210,7 @@ func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 			}
 			return r.p, nil
 		case actCorrupt:
-			panic(f.message())
+			c.h.raise(f.message())
 		case actGuard:
 			if p, ok, err := c.h.allocGuarded(size); ok || err != nil {
 				return p, err
@@ -219,7 +219,7 @@ func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 			continue
 		}
 		if r.old != nil {
-			panicIfBad(c.h.uncacheSpan(r.old))
+			c.h.panicIfBad(c.h.uncacheSpan(r.old))
 		}
 		s, err := c.h.cacheSpan(cl, &c.pc)
 		if err != nil {
@@ -272,7 +272,7 @@ func (c *Cache) Close() error {
 		return ErrClosed
 	}
 	defer h.leave()
-	panicIfBad(c.release())
+	h.panicIfBad(c.release())
 	return nil
 }
 

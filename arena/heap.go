@@ -39,8 +39,9 @@ type Heap struct {
 
 	// lock is the heap lock. It guards pages, growNext and pendingGrow, and
 	// nothing else: no system call, no zeroing and no loop over objects
-	// happens while it is held.
-	lock        sync.Mutex
+	// happens while it is held. A checkedMutex: functions named ...Locked
+	// assert it is held in invariants builds (invariants_on.go).
+	lock        checkedMutex
 	pages       *pages.Allocator
 	growNext    uintptr      // first never-grown address
 	pendingGrow []grownRange // claimed chunks whose commit failed; retried first
@@ -110,10 +111,10 @@ type grownRange struct{ base, npages uintptr }
 // mu guards both lists and, for every span on them, Span.Allocated and the
 // slot state bytes.
 type central struct {
-	mu      sync.Mutex
-	partial spans.List // spans with at least one free slot
-	full    spans.List // spans with none
-	_       [64]byte   // keep neighbouring classes' locks on separate lines
+	mu      checkedMutex // asserted free when a check panics (invariants builds)
+	partial spans.List   // spans with at least one free slot
+	full    spans.List   // spans with none
+	_       [64]byte     // keep neighbouring classes' locks on separate lines
 }
 
 // NewHeap reserves address space and returns an empty heap: cfg.Reserve

@@ -434,7 +434,7 @@ func TestRegionLockNotHeldAcrossSyscalls(t *testing.T) {
 	k := &lockProbe{Kernel: mmap.Real()}
 	h := newTestHeap(t, Config{Reserve: 64 << 20, Debug: true, ScavengeDelay: -1, Kernel: k})
 	r := h.NewRegion()
-	k.mu.Store(&r.mu)
+	k.mu.Store(&r.mu.Mutex)
 	for i := 0; i < 300; i++ { // about 5 MiB: grows the heap past its first chunk
 		if _, err := r.Alloc(16 << 10); err != nil {
 			t.Fatal(err)

@@ -153,7 +153,7 @@ func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
 				// collection, and the slot goes back.
 				_ = h.Free(r.p)
 			}
-			panic(bad.Message())
+			h.raise(bad.Message())
 		}
 		switch r.act {
 		case actDone:
@@ -162,7 +162,7 @@ func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
 			}
 			return r.p, nil
 		case actCorrupt:
-			panic(f.message())
+			h.raise(f.message())
 		case actGuard:
 			if p, ok, err := h.allocGuarded(size); ok || err != nil {
 				return p, err
@@ -249,7 +249,7 @@ func (h *Heap) trimPerP() {
 			bad = b
 		}
 	}
-	panicIfBad(bad)
+	h.panicIfBad(bad)
 }
 
 // perPCaches returns the current table of per-P caches, for tests and
