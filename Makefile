@@ -6,7 +6,7 @@ BENCHCOUNT ?= 6
 # staticcheck is pinned so lint results do not drift with new releases.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test fmtcheck vet unit-race unit timing bench fuzz generate lint
+.PHONY: test fmtcheck vet unit-race unit unit-nolinkname timing bench fuzz generate lint
 
 # test: format check, vet, then every package's tests twice: with the race
 # detector (unit-race) and without it (unit), because the two builds take
@@ -19,7 +19,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # arena/latency_race_test.go).
 TIMING_TESTS = ^(TestGCIndependentOfHeap|TestScavengerRSSLatency)$$
 
-test: fmtcheck vet unit-race unit timing
+test: fmtcheck vet unit-race unit unit-nolinkname timing
 
 fmtcheck:
 	@out=$$(gofmt -l . | grep -v '^testdata/' || true); \
@@ -27,12 +27,22 @@ fmtcheck:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags invariants ./...
+	$(GO) vet -tags offheap_nolinkname ./arena/...
 
+# unit-race also compiles in the invariants build tag: assertions that the
+# heap lock is held in ...Locked functions and that check panics are raised
+# with no lock held (arena/invariants_on.go).
 unit-race:
-	$(GO) test -race -count=1 -timeout=15m ./...
+	$(GO) test -race -tags invariants -count=1 -timeout=15m ./...
 
 unit:
 	$(GO) test -count=1 -timeout=15m -skip '$(TIMING_TESTS)' ./...
+
+# unit-nolinkname: arena built without go:linkname (per-P caches behind
+# mutexes, picked at random), the fallback if runtime.procPin goes away.
+unit-nolinkname:
+	$(GO) test -tags offheap_nolinkname -count=1 -timeout=15m -skip '$(TIMING_TESTS)' ./arena/...
 
 timing:
 	$(GO) test -count=1 -run '$(TIMING_TESTS)' ./arena

@@ -285,6 +285,7 @@ func (h *Heap) flushPageCache(pc *pages.Cache) {
 // committedLocked is the memory counted against MemoryLimit: every grown
 // page that has not been returned to the kernel. Caller holds h.lock.
 func (h *Heap) committedLocked() uintptr {
+	h.lock.assertHeld("committedLocked")
 	st := h.pages.Stats()
 	released := st.Scavenged + uintptr(h.cachedScav.Load())
 	return (st.Grown - released) * pages.PageSize
@@ -293,6 +294,7 @@ func (h *Heap) committedLocked() uintptr {
 // overLimitLocked returns how many bytes past MemoryLimit taking npages
 // (assumed all needing a commit) would go, or 0.
 func (h *Heap) overLimitLocked(npages uintptr) uintptr {
+	h.lock.assertHeld("overLimitLocked")
 	if h.cfg.MemoryLimit == 0 {
 		return 0
 	}
@@ -366,6 +368,7 @@ func (h *Heap) Scavenge() uint64 {
 		return 0
 	}
 	defer h.leave()
+	h.trimPerP() // spans of Ps gone since GOMAXPROCS shrank go back first
 	return uint64(h.scavengeBytes(^uintptr(0)))
 }
 

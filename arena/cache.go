@@ -210,7 +210,7 @@ func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 			}
 			return r.p, nil
 		case actCorrupt:
-			panic(f.message())
+			c.h.raise(f.message())
 		case actGuard:
 			if p, ok, err := c.h.allocGuarded(size); ok || err != nil {
 				return p, err
@@ -219,7 +219,7 @@ func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 			continue
 		}
 		if r.old != nil {
-			panicIfBad(c.h.uncacheSpan(r.old))
+			c.h.panicIfBad(c.h.uncacheSpan(r.old))
 		}
 		s, err := c.h.cacheSpan(cl, &c.pc)
 		if err != nil {
@@ -272,7 +272,16 @@ func (c *Cache) Close() error {
 		return ErrClosed
 	}
 	defer h.leave()
-	var bad spans.BadFree // reported once the cache is fully closed
+	h.panicIfBad(c.release())
+	return nil
+}
+
+// release hands a closed cache's spans and cached pages back and retires
+// its counters: Close, and trimPerP for a dropped per-P cache. It runs in
+// a slow section, with no one else using the cache, and returns the first
+// racing double free it found, to be raised once it is done.
+func (c *Cache) release() (bad spans.BadFree) {
+	h := c.h
 	for cl := range c.cls {
 		if s := c.detach(uint8(cl)); s != nil {
 			if b := h.uncacheSpan(s); bad.N == 0 {
@@ -285,6 +294,5 @@ func (c *Cache) Close() error {
 	h.retired.fold(c.cnt)
 	delete(h.caches, c.id)
 	h.statsMu.Unlock()
-	panicIfBad(bad)
-	return nil
+	return bad
 }

@@ -28,7 +28,7 @@ func (h *Heap) cacheSpan(cl uint8, pc *pages.Cache) (*spans.Span, error) {
 		// The span is consistent (Collect dropped the bad bits): hand it
 		// back, then report with no lock held.
 		h.uncacheSpan(s) // a second report adds nothing
-		panic(bad.Message())
+		h.raise(bad.Message())
 	}
 	if s != nil {
 		return s, nil
@@ -97,10 +97,19 @@ func (h *Heap) collect(s *spans.Span) (uint32, spans.BadFree) {
 
 // panicIfBad panics with the report of a racing double free that Collect
 // found, if it found one. Callers hold no lock and are not pinned.
-func panicIfBad(bad spans.BadFree) {
+func (h *Heap) panicIfBad(bad spans.BadFree) {
 	if bad.N > 0 {
-		panic(bad.Message())
+		h.raise(bad.Message())
 	}
+}
+
+// raise panics with a failed check's report (doc.go: such panics are
+// raised with no lock of the heap held and not pinned, so recover leaves
+// the heap usable). Invariants builds assert the no-lock part here; the
+// runtime itself refuses a panic while pinned ("panic holding locks").
+func (h *Heap) raise(msg string) {
+	h.assertUnlocked(msg)
+	panic(msg)
 }
 
 // remoteCentral follows a remote free (its bit set, pending counted as n)
@@ -143,7 +152,7 @@ func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
 	s.SetAllocated(s.Allocated() - got)
 	if s.Allocated() != 0 {
 		c.mu.Unlock()
-		panicIfBad(bad)
+		h.panicIfBad(bad)
 		return
 	}
 	l := &c.partial
@@ -157,5 +166,5 @@ func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
 	h.spans.Unpublish(s) // under the lock: see above
 	c.mu.Unlock()
 	h.disposeSpan(s)
-	panicIfBad(bad)
+	h.panicIfBad(bad)
 }

@@ -69,13 +69,13 @@ func TestCloseConcurrent(t *testing.T) {
 		name string
 		cfg  Config
 		// moreProcs raises GOMAXPROCS past the heap's per-P caches for
-		// the round, so goroutines also take the spare-cache paths.
+		// the round, so goroutines also grow the table of them.
 		moreProcs bool
 	}{
 		{"default", Config{}, false},
 		{"debug", Config{Debug: true}, false},
 		{"guard1", Config{GuardSampleRate: 1, ProfileRate: 4096}, false},
-		{"spareP", Config{}, true},
+		{"moreP", Config{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -101,7 +101,7 @@ func closeRaceRound(t *testing.T, cfg Config, moreProcs bool, seed uint64) {
 		t.Fatal(err)
 	}
 	if moreProcs {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2*len(h.pcs) + 1))
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2*len(h.perPCaches()) + 1))
 	}
 	var (
 		chk       closeRaceCheck

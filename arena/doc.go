@@ -153,8 +153,9 @@
 // page-bitmap updates and counters only.
 // No lock is held across a system call, a clear of a span, or a loop over
 // objects, and nothing blocking runs while a goroutine is pinned to its P.
-// The spare cache's mutex (Ps past the per-P caches) and a Region's mutex
-// are held only around bookkeeping, never across taking or freeing a span.
+// The per-P cache table's mutex (pcsMu, taken only when GOMAXPROCS
+// changes) and a Region's mutex are held only around bookkeeping, never
+// across taking or freeing a span.
 //
 // # Platforms and build tags
 //

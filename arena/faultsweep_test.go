@@ -482,10 +482,10 @@ func (r *faultRun) finish(pending int) {
 		quarantined += q.npages
 	}
 	h.guard.mu.Unlock()
-	// The per-P caches (and the spare one) keep one span per class they
-	// used, empty now; they are not closed.
+	// The per-P caches keep one span per class they used, empty now; they
+	// are not closed.
 	held := quarantined
-	for _, c := range append(append([]*Cache(nil), h.pcs...), h.spare.cache) {
+	for _, c := range *h.pcs.Load() {
 		if c == nil {
 			continue
 		}

@@ -2,22 +2,40 @@ package arena
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"unsafe"
 
 	"github.com/offheap/offheap/mmap"
 	"github.com/offheap/offheap/pages"
+	"github.com/offheap/offheap/sizeclasses"
 	"github.com/offheap/offheap/spans"
 )
 
 // Guarded allocation, in the manner of GWP-ASan and Electric Fence: a
-// sampled object gets pages of its own, placed so that it ends where a
-// PROT_NONE guard page begins. Reading or writing past its end faults. When
+// sampled object gets pages of its own, followed by a PROT_NONE guard
+// page, and is placed as close to it as alignment allows (below). Reading
+// or writing past the guard page's start faults. When
 // it is freed its pages become PROT_NONE too and stay so in a quarantine,
 // so a use after free faults as well. With debug.SetPanicOnFault(true) in
 // the goroutine, the fault is a recoverable panic whose address
 // Heap.Explain maps back to the allocation.
+//
+// Placement keeps Alloc's alignment promise, and that decides which
+// overruns fault. A small object (up to sizeclasses.MaxSmallSize) is
+// rounded up to guardAlign (16) bytes and placed to end exactly at the
+// guard page, so an overrun of more than its rounding (0 to 15 bytes)
+// faults at the first byte past it. A larger object must start on a page
+// boundary (8 KiB alignment, as every large object), so its size is
+// rounded up to whole pages and it starts at its first page: it ends at
+// the guard page only when its size is a multiple of the page size, and
+// otherwise an overrun lands first in the slack up to the page's end (up
+// to 8191 bytes, read as zero, written unnoticed) and faults only past
+// that. Underruns are not caught in either case: the page before the
+// object belongs to whatever precedes it. A front guard page instead
+// would catch underruns of large objects but not overruns, which are the
+// more common bug, and would cost one more VMA per object.
 //
 // Every guarded object splits the heap's mapping into up to two more
 // kernel VMAs (its data, its guard), and vm.max_map_count is 65530, so the
@@ -37,11 +55,29 @@ const (
 	// mode, freed spans) stay PROT_NONE before their pages are reused.
 	guardQuarantine = 1024
 
-	// guardAlign is the alignment of a guarded object: 16, like Alloc, so
-	// an overflow of less than 16 bytes past a size that is not a
-	// multiple of 16 stays inside the object's rounding and is not caught.
+	// guardAlign is the alignment of a small guarded object: 16, like
+	// Alloc, so an overflow of less than 16 bytes past a size that is not
+	// a multiple of 16 stays inside the object's rounding and is not
+	// caught. Large ones are rounded to pages (see above).
 	guardAlign = 16
+
+	// guardMaxBytes bounds a guarded object's rounded size: it is kept in
+	// the span's 32-bit ElemSize, which guardedObject reads back. A
+	// larger sampled object is served unguarded.
+	guardMaxBytes = math.MaxUint32 &^ (pages.PageSize - 1)
 )
+
+// guardObjSize is the rounded size of a guarded object of size bytes: to
+// guardAlign for a small object, to whole pages above MaxSmallSize, so
+// that the object, which ends where its data pages end, starts where
+// Alloc's alignment promise needs. typedFree checks a typed free's size
+// against it.
+func guardObjSize(size uintptr) uintptr {
+	if size > sizeclasses.MaxSmallSize {
+		return (size + pages.PageSize - 1) &^ (pages.PageSize - 1)
+	}
+	return (max(size, 1) + guardAlign - 1) &^ (guardAlign - 1)
+}
 
 // guardStore tracks guarded objects and the quarantine. mu guards all of
 // it; it is never held across a system call.
@@ -79,6 +115,10 @@ type quarantined struct {
 // with a nil error means no guarded slot is free (or the guard page could
 // not be set up): the caller allocates normally.
 func (h *Heap) allocGuarded(size int) (p unsafe.Pointer, ok bool, err error) {
+	objSize := guardObjSize(uintptr(size))
+	if objSize > guardMaxBytes {
+		return nil, false, nil
+	}
 	h.guard.mu.Lock()
 	if h.guard.live >= guardMaxLive {
 		h.guard.mu.Unlock()
@@ -87,7 +127,6 @@ func (h *Heap) allocGuarded(size int) (p unsafe.Pointer, ok bool, err error) {
 	h.guard.live++
 	h.guard.mu.Unlock()
 
-	objSize := (uintptr(max(size, 1)) + guardAlign - 1) &^ (guardAlign - 1)
 	dataPages := (objSize + pages.PageSize - 1) / pages.PageSize
 	s, err := h.allocSpanState(dataPages+1, 0, spans.StateInit, nil)
 	if err == nil {
@@ -121,7 +160,8 @@ func (h *Heap) allocGuarded(size int) (p unsafe.Pointer, ok bool, err error) {
 	return h.ptr(s.End() - pages.PageSize - objSize), true, nil
 }
 
-// guardedObject returns where the object of a guarded span starts.
+// guardedObject returns where the object of a guarded span starts: its
+// rounded size (guardObjSize) before the guard page.
 func guardedObject(s *spans.Span) uintptr {
 	return s.End() - pages.PageSize - uintptr(s.ElemSize)
 }

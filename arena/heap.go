@@ -40,8 +40,10 @@ type Heap struct {
 
 	// lock is the heap lock. It guards pages, growNext, pendingGrow and
 	// noAccess, and nothing else: no system call, no zeroing and no loop
-	// over objects happens while it is held.
-	lock        sync.Mutex
+	// over objects happens while it is held. A checkedMutex: functions
+	// named ...Locked assert it is held in invariants builds
+	// (invariants_on.go).
+	lock        checkedMutex
 	pages       *pages.Allocator
 	growNext    uintptr      // first never-grown address
 	pendingGrow []grownRange // claimed chunks whose commit failed; retried first
@@ -91,10 +93,15 @@ type Heap struct {
 	retired cacheCounters     // counters of closed caches
 	nextID  uint32
 
-	// Per-P caches serve Heap.Alloc/Free; see pcache.go. sharedCnt counts
-	// Heap.Free calls made from a P beyond the per-P caches.
-	pcs       []*Cache
-	spare     spare
+	// Per-P caches serve Heap.Alloc/Free; see pcache.go. pcs points to the
+	// table of them, indexed by P id: never written once published, it is
+	// replaced whole (copy on write) under pcsMu when GOMAXPROCS changes,
+	// and read with one atomic load. trimDue says the scavenger saw
+	// GOMAXPROCS below the table's length. sharedCnt counts Heap.Free
+	// calls made from a P beyond the table.
+	pcs       atomic.Pointer[[]*Cache]
+	pcsMu     sync.Mutex
+	trimDue   atomic.Bool
 	sharedCnt cacheCounters
 
 	scav scavStats
@@ -114,10 +121,10 @@ type grownRange struct{ base, npages uintptr }
 // mu guards both lists and, for every span on them, Span.Allocated and the
 // slot state bytes.
 type central struct {
-	mu      sync.Mutex
-	partial spans.List // spans with at least one free slot
-	full    spans.List // spans with none
-	_       [64]byte   // keep neighbouring classes' locks on separate lines
+	mu      checkedMutex // asserted free when a check panics (invariants builds)
+	partial spans.List   // spans with at least one free slot
+	full    spans.List   // spans with none
+	_       [64]byte     // keep neighbouring classes' locks on separate lines
 }
 
 // NewHeap reserves address space and returns an empty heap: cfg.Reserve
@@ -152,10 +159,11 @@ func NewHeap(cfg Config) (*Heap, error) {
 		h.central[c].full = spans.NewList(spans.ListFull)
 	}
 	h.caches = make(map[uint32]*Cache)
-	h.pcs = make([]*Cache, runtime.GOMAXPROCS(0))
-	for i := range h.pcs {
-		h.pcs[i] = h.newCache(true)
+	pcs := make([]*Cache, runtime.GOMAXPROCS(0))
+	for i := range pcs {
+		pcs[i] = h.newCache(true)
 	}
+	h.pcs.Store(&pcs)
 	if cfg.HugePages {
 		_ = m.HugePage(m.Base(), m.Size()) // a hint: best effort
 	}

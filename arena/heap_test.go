@@ -192,6 +192,11 @@ func TestZeroAfterReuse(t *testing.T) {
 				}
 				const n = 40
 				old := map[unsafe.Pointer]bool{}
+				// Reuse is counted over the later rounds: Heap.Alloc
+				// serves each round from the goroutine's P's cache, and a
+				// goroutine moved to another P between two rounds (a GC,
+				// a loaded machine) starts on a fresh span there.
+				reusedLater := 0
 				for round := range 3 {
 					var ptrs []unsafe.Pointer
 					reused := 0
@@ -210,8 +215,8 @@ func TestZeroAfterReuse(t *testing.T) {
 						fillBytes(p, size, 0xFF)
 						ptrs = append(ptrs, p)
 					}
-					if round > 0 && size <= sizeclasses.MaxSmallSize && reused == 0 {
-						t.Errorf("round %d: no address reused; the test checks nothing", round)
+					if round > 0 {
+						reusedLater += reused
 					}
 					for _, p := range ptrs {
 						if err := a.Free(p); err != nil {
@@ -220,6 +225,9 @@ func TestZeroAfterReuse(t *testing.T) {
 						old[p] = true
 					}
 					verifyOK(t, h)
+				}
+				if size <= sizeclasses.MaxSmallSize && reusedLater == 0 {
+					t.Errorf("no address reused in rounds 1 and 2; the test checks nothing")
 				}
 			})
 		}
@@ -576,7 +584,7 @@ func TestScavengeReleasesRSS(t *testing.T) {
 		t.Errorf("RSS dropped from %d to %d MiB after Scavenge, want a drop of at least %d MiB",
 			freed>>20, after>>20, total*9/10>>20)
 	}
-	if st.HeapInuse != 0 || st.HeapReleased < st.HeapIdle-uint64(len(h.pcs)+1)*pages.CachePages*pages.PageSize {
+	if st.HeapInuse != 0 || st.HeapReleased < st.HeapIdle-uint64(len(h.perPCaches())+1)*pages.CachePages*pages.PageSize {
 		t.Errorf("after Scavenge: %s", statsLine(st))
 	}
 	verifyOK(t, h)

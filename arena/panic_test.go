@@ -214,31 +214,6 @@ func TestDebugWriteAfterRemoteFreeHeapAllocRecovers(t *testing.T) {
 	heapStillWorks(t, h, h, c, 48, obj, true)
 }
 
-// spareAlloc allocates through the spare cache that serves Ps past the
-// per-P caches, as Heap.Alloc does on such a P.
-type spareAlloc struct{ h *Heap }
-
-func (a spareAlloc) Alloc(size int) (unsafe.Pointer, error) {
-	return a.h.allocShared(objClass(size), size, true)
-}
-
-// Past the per-P caches (GOMAXPROCS raised after NewHeap), Heap.Alloc uses
-// the spare cache, under its mutex; the panic must leave the mutex free.
-func TestDebugWriteAfterFreeSpareRecovers(t *testing.T) {
-	if !inChild(t) {
-		return
-	}
-	h := debugHeap(t)
-	a := spareAlloc{h}
-	obj, bad := writeAfterFree(t, a, h, 64, 3)
-	wantWriteAfterFree(t, a, h, 64, 200, obj, bad)
-	if !h.spare.mu.TryLock() {
-		t.Fatal("spare cache mutex left locked by the panic")
-	}
-	h.spare.mu.Unlock()
-	heapStillWorks(t, h, a, h, 64, obj, true)
-}
-
 // The same checks through an explicit Cache, freed locally and remotely.
 // A Cache is never pinned, but a panic used to leave its window holding
 // unchecked poisoned slots that the fast path handed out unzeroed.
@@ -459,7 +434,7 @@ func TestRegionLockNotHeldAcrossSyscalls(t *testing.T) {
 	k := &lockProbe{Kernel: mmap.Real()}
 	h := newTestHeap(t, Config{Reserve: 64 << 20, Debug: true, ScavengeDelay: -1, Kernel: k})
 	r := h.NewRegion()
-	k.mu.Store(&r.mu)
+	k.mu.Store(&r.mu.Mutex)
 	for i := 0; i < 300; i++ { // about 5 MiB: grows the heap past its first chunk
 		if _, err := r.Alloc(16 << 10); err != nil {
 			t.Fatal(err)

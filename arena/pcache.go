@@ -1,7 +1,7 @@
 package arena
 
 import (
-	"sync"
+	"runtime"
 	"unsafe"
 
 	"github.com/offheap/offheap/pages"
@@ -28,16 +28,42 @@ import (
 // (golang/go#67401); pin_linkname.go declares them, and the build tag
 // offheap_nolinkname does without them (pin_nolinkname.go, doc.go).
 //
-// If GOMAXPROCS grows after NewHeap, goroutines on the new Ps share one
-// spare Cache behind a mutex: correct, slower.
-
-// spare serves Ps beyond the per-P caches. mu guards cache and is held
-// while it is used, as a P's cache is pinned: only for slowStep's
-// non-blocking part, never across a system call or a panic.
-type spare struct {
-	mu    sync.Mutex
-	cache *Cache
-}
+// GOMAXPROCS changes at run time: programs call runtime.GOMAXPROCS, and
+// since Go 1.25 the runtime retunes it when the cgroup's CPU limit
+// changes. The table of per-P caches (Heap.pcs) follows it. It is never
+// modified once published: a change builds a new table under pcsMu and
+// publishes it with one atomic store, and the fast path pays one atomic
+// (on amd64, plain) load of the table pointer.
+//
+//   - Growth: a call that finds its P id past the table takes the slow
+//     path (allocShared), which publishes a table long enough for
+//     GOMAXPROCS and its P, with fresh caches for the new Ps; the old
+//     caches carry over. Heap.Free from such a P before any allocation
+//     there counts its free in sharedCnt and needs no cache.
+//   - Shrink: the caches of Ps that no longer exist would keep their spans
+//     for ever, so trimPerP drops them: it publishes a table cut to
+//     GOMAXPROCS, waits until no goroutine can still be using a dropped
+//     cache, and hands the dropped caches' spans and counts back as
+//     Cache.Close does. Why that wait suffices: in normal builds a per-P
+//     cache is used only by a goroutine pinned to its P, between loading
+//     the table and unpinning (acquireP, fastP). The wait is a
+//     stop-the-world (waitPinned), which cannot complete while any
+//     goroutine is pinned; a goroutine that pins after it loads the new
+//     table, which holds no dropped cache (Go's atomics are sequentially
+//     consistent). This does not even rely on the dropped Ps being gone:
+//     if GOMAXPROCS grows again meanwhile, the new Ps get fresh caches. In
+//     race builds a per-P cache is used under its mutex; trimPerP marks a
+//     dropped cache closed under that mutex, and fastP, finding a closed
+//     cache, loads the table again.
+//
+// What triggers a trim: Heap.Scavenge, and the background scavenger, which
+// compares runtime.GOMAXPROCS(0) (it takes the scheduler's lock, too dear
+// for every slow path) with the table's length at each step and, if the
+// table is longer, sets trimDue for the next allocation slow path to act
+// on. The trim runs there, in a user's call, because handing spans back
+// may find a racing double free, which panics (as Cache.Close would), and
+// a panic in the scavenger's goroutine could not be recovered. With the
+// background scavenger off (ScavengeDelay < 0) only Heap.Scavenge trims.
 
 // Alloc returns size bytes of zeroed memory from the heap, aligned as
 // Cache.Alloc. Safe for concurrent use.
@@ -78,27 +104,24 @@ func (h *Heap) allocLargeEntered(size int, pc *pages.Cache) (unsafe.Pointer, err
 // sampled allocations. The parts that may block, allocate on the Go heap
 // or panic (class lock, heap lock, system calls, recording a stack, a
 // failed debug check) run with the P released; a fresh span is installed
-// in whichever P the goroutine holds afterwards. Past the per-P caches the
-// spare cache is used the same way, its mutex held only as a P would be.
-func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
-	return h.allocShared(cl, size, false)
-}
-
-// allocShared is allocSmallSlow; spareOnly uses the spare cache whatever
-// the P (for tests of the spare path, which otherwise needs GOMAXPROCS
-// raised after NewHeap and a goroutine that happens to run on a new P).
+// in whichever P the goroutine holds afterwards. A P past the table of
+// per-P caches grows the table first; a trim the scavenger asked for
+// (trimDue) is done first too.
 //
 // It is a slow section of its own (closing.go).
-func (h *Heap) allocShared(cl uint8, size int, spareOnly bool) (unsafe.Pointer, error) {
+func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
 	if !h.enter() {
 		return nil, ErrClosed
 	}
 	defer h.leave()
+	if h.trimDue.Load() {
+		h.trimPerP()
+	}
 	var fresh *spans.Span // a span fetched unpinned, to install
 	noGuard := false
 	var f checkFault
 	for {
-		c := h.acquireShared(spareOnly)
+		c := h.acquireShared()
 		var old *spans.Span
 		if fresh != nil {
 			// Another goroutine on this P may have installed a span
@@ -108,7 +131,7 @@ func (h *Heap) allocShared(cl uint8, size int, spareOnly bool) (unsafe.Pointer, 
 			fresh = nil
 		}
 		r := c.slowStep(cl, noGuard, &f)
-		h.releaseShared(c)
+		h.releaseP(c)
 		var bad spans.BadFree
 		for _, s := range []*spans.Span{old, r.old} {
 			if s == nil {
@@ -124,7 +147,7 @@ func (h *Heap) allocShared(cl uint8, size int, spareOnly bool) (unsafe.Pointer, 
 				// collection, and the slot goes back.
 				_ = h.Free(r.p)
 			}
-			panic(bad.Message())
+			h.raise(bad.Message())
 		}
 		switch r.act {
 		case actDone:
@@ -133,7 +156,7 @@ func (h *Heap) allocShared(cl uint8, size int, spareOnly bool) (unsafe.Pointer, 
 			}
 			return r.p, nil
 		case actCorrupt:
-			panic(f.message())
+			h.raise(f.message())
 		case actGuard:
 			if p, ok, err := h.allocGuarded(size); ok || err != nil {
 				return p, err
@@ -149,29 +172,82 @@ func (h *Heap) allocShared(cl uint8, size int, spareOnly bool) (unsafe.Pointer, 
 	}
 }
 
-// acquireShared returns the current P's cache, pinned (acquireP), or past
-// the per-P caches the spare one with spare.mu held.
-func (h *Heap) acquireShared(spareOnly bool) *Cache {
-	if !spareOnly {
+// acquireShared returns the current P's cache, pinned (acquireP; undone
+// by releaseP), growing the table first if the P is past it.
+func (h *Heap) acquireShared() *Cache {
+	for {
 		if c := h.acquireP(); c != nil {
 			return c
 		}
+		// Unpinned here: the goroutine may run on another P when it pins
+		// again, so the loop re-reads its P after growing.
+		h.growPerP()
 	}
-	h.spare.mu.Lock()
-	if h.spare.cache == nil {
-		h.spare.cache = h.newCache(false)
-	}
-	return h.spare.cache
 }
 
-// releaseShared undoes acquireShared.
-func (h *Heap) releaseShared(c *Cache) {
-	if c.perP {
-		h.releaseP(c)
+// growPerP publishes a table of per-P caches long enough for GOMAXPROCS
+// and the current P, keeping the caches already there. It runs in a slow
+// section, unpinned. Lock order: pcsMu, then statsMu (newCache).
+func (h *Heap) growPerP() {
+	procs := runtime.GOMAXPROCS(0)
+	n := max(procs, pickP(procs)+1)
+	h.pcsMu.Lock()
+	defer h.pcsMu.Unlock()
+	old := *h.pcs.Load()
+	if len(old) >= n {
+		return // grown meanwhile
+	}
+	pcs := make([]*Cache, n)
+	copy(pcs, old)
+	for i := len(old); i < n; i++ {
+		pcs[i] = h.newCache(true)
+	}
+	h.pcs.Store(&pcs)
+}
+
+// notePerP is the scavenger's check, at each step, for a GOMAXPROCS shrink:
+// the trim is left to the next allocation slow path (see above).
+func (h *Heap) notePerP() {
+	if runtime.GOMAXPROCS(0) < len(*h.pcs.Load()) {
+		h.trimDue.Store(true)
+	}
+}
+
+// trimPerP drops the per-P caches of Ps past GOMAXPROCS and hands their
+// spans back (the argument that no one still uses them is above). It runs
+// in a slow section, unpinned and holding nothing; a racing double free
+// found in a dropped cache's spans panics once all are handed back.
+func (h *Heap) trimPerP() {
+	h.trimDue.Store(false)
+	n := runtime.GOMAXPROCS(0)
+	if len(*h.pcs.Load()) <= n {
 		return
 	}
-	h.spare.mu.Unlock()
+	h.pcsMu.Lock()
+	old := *h.pcs.Load()
+	if len(old) <= n {
+		h.pcsMu.Unlock()
+		return
+	}
+	pcs := append([]*Cache(nil), old[:n]...)
+	h.pcs.Store(&pcs)
+	h.pcsMu.Unlock()
+	waitDropped()
+	var bad spans.BadFree
+	for _, c := range old[n:] {
+		lockDropped(c)
+		c.closed = true
+		unlockDropped(c)
+		if b := c.release(); bad.N == 0 {
+			bad = b
+		}
+	}
+	h.panicIfBad(bad)
 }
+
+// perPCaches returns the current table of per-P caches, for tests and
+// Verify.
+func (h *Heap) perPCaches() []*Cache { return *h.pcs.Load() }
 
 // Free frees an object allocated from this heap, through any Cache or the
 // Heap. Safe for concurrent use. Errors as Cache.Free.

@@ -22,3 +22,7 @@ func pickP(n int) int {
 	procUnpin()
 	return pid
 }
+
+// perPByP: a goroutine learns its P, so the per-P table follows
+// GOMAXPROCS as it grows (pcache.go).
+const perPByP = true

@@ -16,3 +16,7 @@ func pickP(n int) int {
 	}
 	return rand.IntN(n)
 }
+
+// perPByP: no goroutine learns its P here, so the table keeps the length
+// it had at NewHeap (pickP never picks past it); a shrink still trims it.
+const perPByP = false

@@ -2,7 +2,6 @@ package arena
 
 import (
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -41,7 +40,7 @@ type Region struct {
 
 	// mu guards spans and the replacement of cur. It is never held across
 	// taking or freeing a span (system calls, clearing memory).
-	mu    sync.Mutex
+	mu    checkedMutex
 	spans []*spans.Span // every span the region holds (records off the Go heap)
 	held  atomic.Uint64 // bytes in those spans
 }
@@ -130,6 +129,7 @@ func (r *Region) allocSlow(n uintptr) (unsafe.Pointer, error) {
 // bumpLocked bumps the current chunk under r.mu: the allocation, or nil if
 // the chunk has no room, or ErrClosed.
 func (r *Region) bumpLocked(n uintptr) (unsafe.Pointer, error) {
+	r.mu.assertHeld("Region.bumpLocked")
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}

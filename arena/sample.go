@@ -62,8 +62,8 @@ func (f *checkFault) message() string {
 }
 
 // slowStep is the part of the small-object slow path that runs while the
-// caller owns c (an explicit Cache's goroutine, a pinned per-P cache, or
-// the spare cache under its mutex). It neither blocks, nor enters the
+// caller owns c (an explicit Cache's goroutine, or a per-P cache pinned,
+// or under its mutex in race builds). It neither blocks, nor enters the
 // kernel, nor panics, nor allocates on the Go heap (which may enter the
 // kernel): a panic while pinned is a fatal runtime error, and one under a
 // mutex leaves the mutex locked. A failed check comes back as actCorrupt

@@ -98,7 +98,7 @@ func TestScavengeFaultSweep(t *testing.T) {
 				h.Scavenge()
 				h.Scavenge()
 				st := h.Stats()
-				if free := st.HeapIdle - st.HeapReleased; free > uint64(len(h.pcs))*64*PageSize {
+				if free := st.HeapIdle - st.HeapReleased; free > uint64(len(h.perPCaches()))*64*PageSize {
 					t.Fatalf("%v %v #%d: %d free bytes not released after the faults: %+v", mode, op, n, free, st)
 				}
 				if op == mmap.OpDecommit && st.ScavengeFailures == 0 && fi.Calls(op) >= n {

@@ -85,7 +85,7 @@ func TestScavengeReleasesAll(t *testing.T) {
 			}
 			// All that stays committed is in spans held by per-P caches
 			// and in page caches.
-			if c := after.Committed - after.HeapInuse; c > uint64(len(h.pcs))*pages.CachePages*pages.PageSize {
+			if c := after.Committed - after.HeapInuse; c > uint64(len(h.perPCaches()))*pages.CachePages*pages.PageSize {
 				t.Fatalf("%d free bytes still committed after Scavenge: %+v", c, after)
 			}
 			if h.Scavenge() != 0 {

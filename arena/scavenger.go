@@ -99,6 +99,7 @@ type scavHeap struct{ h *Heap }
 // scavenger cannot reach them.
 func (a scavHeap) Usage() (inUse, freeCommitted uint64) {
 	h := a.h
+	h.notePerP() // each step looks for a GOMAXPROCS shrink (pcache.go)
 	h.lock.Lock()
 	t0 := time.Now()
 	ps := h.pages.Stats()

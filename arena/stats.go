@@ -161,6 +161,7 @@ type pageFigures struct {
 // pageFiguresLocked reads the page figures. Caller holds h.lock, and
 // h.final is not set (the page allocator is still mapped).
 func (h *Heap) pageFiguresLocked() pageFigures {
+	h.lock.assertHeld("pageFiguresLocked")
 	ps := h.pages.Stats()
 	_, meta := h.pages.MetadataBytes()
 	return pageFigures{

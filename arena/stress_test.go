@@ -233,7 +233,7 @@ func runStress(t *testing.T, cfg Config, d time.Duration) {
 	}
 	verifyOK(t, h)
 	h.Scavenge()
-	if st := h.Stats(); st.Committed > st.HeapInuse+uint64(len(h.pcs))*64*PageSize {
+	if st := h.Stats(); st.Committed > st.HeapInuse+uint64(len(h.perPCaches()))*64*PageSize {
 		t.Errorf("after Scavenge: %s", statsLine(st))
 	}
 	verifyOK(t, h)

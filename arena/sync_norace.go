@@ -16,11 +16,13 @@ func bump(p *uint64) { *p++ }
 // acquireP pins the goroutine to its P and returns that P's cache, or nil
 // (unpinned) for a P beyond the per-P caches. The pin orders successive
 // users of one P's cache: switching goroutines or threads on a P goes
-// through the scheduler's own synchronisation.
+// through the scheduler's own synchronisation. The table is loaded while
+// pinned, which is what lets trimPerP retire the caches it drops once a
+// stop-the-world has passed (pcache.go).
 func (h *Heap) acquireP() *Cache {
 	pid := procPin()
-	if pid < len(h.pcs) {
-		return h.pcs[pid]
+	if pcs := *h.pcs.Load(); pid < len(pcs) {
+		return pcs[pid]
 	}
 	procUnpin()
 	return nil
@@ -28,6 +30,17 @@ func (h *Heap) acquireP() *Cache {
 
 // releaseP undoes acquireP.
 func (h *Heap) releaseP(*Cache) { procUnpin() }
+
+// waitDropped returns once no goroutine can still use a per-P cache that
+// was in a table replaced before the call: users load the table and use
+// the cache within one pinned stretch, and waitPinned outlasts every
+// stretch that began before it.
+func waitDropped() { waitPinned() }
+
+// lockDropped and unlockDropped bracket marking a dropped cache closed;
+// after waitDropped nobody else can reach it.
+func lockDropped(*Cache)   {}
+func unlockDropped(*Cache) {}
 
 // Fast sections (closing.go). openFast pins the goroutine to its P and
 // reports the P's id, and ok false if the heap is closed; either way the
@@ -52,8 +65,8 @@ func (h *Heap) fastToSlow() {
 }
 
 func (h *Heap) fastP(pid int) *Cache {
-	if pid < len(h.pcs) {
-		return h.pcs[pid]
+	if pcs := *h.pcs.Load(); pid < len(pcs) {
+		return pcs[pid]
 	}
 	return nil
 }

@@ -15,13 +15,7 @@ import "sync/atomic"
 func bump(p *uint64) { atomic.AddUint64(p, 1) }
 
 func (h *Heap) acquireP() *Cache {
-	pid := pickP(len(h.pcs))
-	if pid < len(h.pcs) {
-		c := h.pcs[pid]
-		c.pmu.Lock()
-		return c
-	}
-	return nil
+	return h.fastP(pickP(len(*h.pcs.Load())))
 }
 
 func (h *Heap) releaseP(c *Cache) { c.pmu.Unlock() }
@@ -32,7 +26,7 @@ func (h *Heap) releaseP(c *Cache) { c.pmu.Unlock() }
 // caller's closeFast undoes it either way.
 func (h *Heap) openFast() (pid int, ok bool) {
 	h.inflight.Add(1)
-	pid = pickP(len(h.pcs))
+	pid = pickP(len(*h.pcs.Load()))
 	return pid, !h.closed.Load()
 }
 
@@ -40,15 +34,31 @@ func (h *Heap) closeFast() { h.leave() }
 
 func (h *Heap) fastToSlow() {} // already counted
 
+// fastP takes the P's cache under its mutex. A cache that trimPerP has
+// dropped is marked closed under that mutex, and the table it was loaded
+// from is stale by then: load again.
 func (h *Heap) fastP(pid int) *Cache {
-	if pid < len(h.pcs) {
-		c := h.pcs[pid]
+	for {
+		pcs := *h.pcs.Load()
+		if pid >= len(pcs) {
+			return nil
+		}
+		c := pcs[pid]
 		c.pmu.Lock()
-		return c
+		if !c.closed {
+			return c
+		}
+		c.pmu.Unlock()
 	}
-	return nil
 }
 
 func (h *Heap) fastPDone(c *Cache) { c.pmu.Unlock() }
 
 func waitPinned() {}
+
+// Nothing to wait for: users of a per-P cache hold its mutex, and
+// trimPerP marks a dropped cache closed under it (see fastP).
+func waitDropped() {}
+
+func lockDropped(c *Cache)   { c.pmu.Lock() }
+func unlockDropped(c *Cache) { c.pmu.Unlock() }

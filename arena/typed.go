@@ -185,7 +185,7 @@ func classZeroFits(s *spans.Span, size uintptr) bool {
 	case spans.StateLarge:
 		return size > sizeclasses.MaxSmallSize && (size+pages.PageSize-1)/pages.PageSize == uintptr(s.NPages)
 	case spans.StateGuarded:
-		return (max(size, 1)+guardAlign-1)&^(guardAlign-1) == uintptr(s.ElemSize)
+		return guardObjSize(size) == uintptr(s.ElemSize)
 	}
 	return true
 }
