@@ -4,8 +4,6 @@ import (
 	"runtime"
 	"unsafe"
 
-	"github.com/offheap/offheap/pages"
-	"github.com/offheap/offheap/sizeclasses"
 	"github.com/offheap/offheap/spans"
 )
 
@@ -64,41 +62,6 @@ import (
 // may find a racing double free, which panics (as Cache.Close would), and
 // a panic in the scavenger's goroutine could not be recovered. With the
 // background scavenger off (ScavengeDelay < 0) only Heap.Scavenge trims.
-
-// Alloc returns size bytes of zeroed memory from the heap, aligned as
-// Cache.Alloc. Safe for concurrent use.
-func (h *Heap) Alloc(size int) (unsafe.Pointer, error) {
-	if uint(size) > sizeclasses.MaxSmallSize {
-		return h.allocLargeEntered(size, nil)
-	}
-	cl := sizeclasses.SizeToClass(uintptr(size))
-	pid, ok := h.openFast()
-	if !ok {
-		h.closeFast()
-		return nil, ErrClosed
-	}
-	if c := h.fastP(pid); c != nil {
-		if cc := &c.cls[cl]; cc.free != 0 {
-			p := c.take(cc, cl)
-			h.fastPDone(c)
-			h.closeFast()
-			return p, nil
-		}
-		h.fastPDone(c)
-	}
-	h.closeFast()
-	return h.allocSmallSlow(cl, size)
-}
-
-// allocLargeEntered is allocLarge in a slow section (closing.go), for the
-// public entry points.
-func (h *Heap) allocLargeEntered(size int, pc *pages.Cache) (unsafe.Pointer, error) {
-	if !h.enter() {
-		return nil, ErrClosed
-	}
-	defer h.leave()
-	return h.allocLarge(size, pc)
-}
 
 // allocSmallSlow refills the current P's cache of class cl, and serves
 // sampled allocations. The parts that may block, allocate on the Go heap
@@ -248,14 +211,3 @@ func (h *Heap) trimPerP() {
 // perPCaches returns the current table of per-P caches, for tests and
 // Verify.
 func (h *Heap) perPCaches() []*Cache { return *h.pcs.Load() }
-
-// Free frees an object allocated from this heap, through any Cache or the
-// Heap. Safe for concurrent use. Errors as Cache.Free.
-func (h *Heap) Free(p unsafe.Pointer) error {
-	pid, ok := h.openFast()
-	if !ok {
-		h.closeFast()
-		return ErrClosed
-	}
-	return h.free(nil, pid, p, h.spans.Lookup(uintptr(p)))
-}

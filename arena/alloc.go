@@ -10,6 +10,58 @@ import (
 	"github.com/offheap/offheap/spans"
 )
 
+// The public doors of a Heap: Alloc and Free without an explicit Cache,
+// the large-object path both Heap and Cache take, and the common free path
+// every Free goes through, down to its rare cases (bad pointers, class-0
+// spans). Small allocations go on to the per-P caches (pcache.go) or a
+// Cache (cache.go).
+
+// Alloc returns size bytes of zeroed memory from the heap, aligned as
+// Cache.Alloc. Safe for concurrent use.
+func (h *Heap) Alloc(size int) (unsafe.Pointer, error) {
+	if uint(size) > sizeclasses.MaxSmallSize {
+		return h.allocLargeEntered(size, nil)
+	}
+	cl := sizeclasses.SizeToClass(uintptr(size))
+	pid, ok := h.openFast()
+	if !ok {
+		h.closeFast()
+		return nil, ErrClosed
+	}
+	if c := h.fastP(pid); c != nil {
+		if cc := &c.cls[cl]; cc.free != 0 {
+			p := c.take(cc, cl)
+			h.fastPDone(c)
+			h.closeFast()
+			return p, nil
+		}
+		h.fastPDone(c)
+	}
+	h.closeFast()
+	return h.allocSmallSlow(cl, size)
+}
+
+// Free frees an object allocated from this heap, through any Cache or the
+// Heap. Safe for concurrent use. Errors as Cache.Free.
+func (h *Heap) Free(p unsafe.Pointer) error {
+	pid, ok := h.openFast()
+	if !ok {
+		h.closeFast()
+		return ErrClosed
+	}
+	return h.free(nil, pid, p, h.spans.Lookup(uintptr(p)))
+}
+
+// allocLargeEntered is allocLarge in a slow section (closing.go), for the
+// public entry points.
+func (h *Heap) allocLargeEntered(size int, pc *pages.Cache) (unsafe.Pointer, error) {
+	if !h.enter() {
+		return nil, ErrClosed
+	}
+	defer h.leave()
+	return h.allocLarge(size, pc)
+}
+
 // allocLarge gives an object larger than MaxSmallSize a span of its own.
 func (h *Heap) allocLarge(size int, pc *pages.Cache) (unsafe.Pointer, error) {
 	if size < 0 {
