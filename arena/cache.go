@@ -229,6 +229,71 @@ func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 	}
 }
 
+// slowAct says what a small allocation's slow path must do next, with the
+// cache released.
+type slowAct uint8
+
+const (
+	actDone     slowAct = iota // p is the allocation
+	actNeedSpan                // the class's span is full (detached in old, if any): fetch one
+	actGuard                   // guard this allocation
+	actCorrupt                 // a check failed: panic with message()
+)
+
+// slowResult is what slowStep found, for the caller to act on once it has
+// released the cache. Kept to a few words: in Debug mode every allocation
+// returns one. What a failed check found goes to the caller's checkFault.
+type slowResult struct {
+	p       unsafe.Pointer // actDone: the allocation
+	old     *spans.Span    // actNeedSpan: the full span, detached (or nil)
+	act     slowAct
+	sampled bool // actDone: p is a profile sample whose stack the caller records
+}
+
+// checkFault is what a failed check found while its caller was pinned or
+// held a lock: plain values, written only on failure, formatted into the
+// panic message by message() once the caller has let go. The caller
+// passes a pointer to its own.
+type checkFault struct {
+	poison poisonFault   // Debug's poison check (poison.size > 0)
+	bad    spans.BadFree // a racing double free collected (bad.N > 0)
+}
+
+// message is the panic message.
+func (f *checkFault) message() string {
+	if f.bad.N > 0 {
+		return f.bad.Message()
+	}
+	return f.poison.String()
+}
+
+// slowStep is the part of the small-object slow path that runs while the
+// caller owns c (an explicit Cache's goroutine, or a per-P cache pinned,
+// or under its mutex in race builds). It neither blocks, nor enters the
+// kernel, nor panics, nor allocates on the Go heap (which may enter the
+// kernel): a panic while pinned is a fatal runtime error, and one under a
+// mutex leaves the mutex locked. A failed check comes back as actCorrupt
+// with the facts in *f, and the caller formats them and panics once c is
+// released. noGuard is set on the retry after a guarded allocation could
+// not be had.
+func (c *Cache) slowStep(cl uint8, noGuard bool, f *checkFault) slowResult {
+	cc := &c.cls[cl]
+	if c.h.sampling {
+		return c.slowStepSampled(cc, cl, noGuard, f)
+	}
+	if cc.free != 0 {
+		return slowResult{p: c.take(cc, cl), act: actDone}
+	}
+	ok, bad := c.refillWindow(cc, f)
+	switch {
+	case bad:
+		return slowResult{act: actCorrupt}
+	case ok:
+		return slowResult{p: c.take(cc, cl), act: actDone}
+	}
+	return slowResult{act: actNeedSpan, old: c.detach(cl)}
+}
+
 // Free frees an object allocated from the same Heap by any Cache or by the
 // Heap. It returns ErrInvalidPointer or ErrDoubleFree, changing nothing,
 // for a pointer that is not the start of a live object.

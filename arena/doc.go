@@ -99,11 +99,12 @@
 // windows are never cut and the fast path is unchanged. A guarded object
 // sits alone before a PROT_NONE page and is quarantined PROT_NONE when
 // freed (guard.go); in Debug mode freed objects are poisoned and checked
-// when handed out again, and freed spans are quarantined PROT_NONE. When a
-// range leaves the quarantine and the kernel refuses to make it read/write
-// again, it goes back free and released but listed as PROT_NONE; the next
-// span built on it re-commits and clears that part first, in every
-// Decommit mode, or fails with ErrOutOfMemory if the kernel still refuses.
+// when handed out again (debug.go), and freed spans are quarantined
+// PROT_NONE. When a range leaves the quarantine and the kernel refuses to
+// make it read/write again, it goes back free and released but listed as
+// PROT_NONE; the next span built on it re-commits and clears that part
+// first, in every Decommit mode, or fails with ErrOutOfMemory if the
+// kernel still refuses.
 //
 // Every panic a check raises (a write after free found by Debug's poison
 // check, a racing double free found when freed bits are collected, an

@@ -1,14 +1,11 @@
 package arena
 
 import (
-	"math"
-	"math/rand/v2"
 	"runtime"
 	"sync"
 	"unsafe"
 
 	"github.com/offheap/offheap/sizeclasses"
-	"github.com/offheap/offheap/spans"
 )
 
 // maxProfileDepth is the deepest call stack kept for a profile sample; as
@@ -70,22 +67,3 @@ func (h *Heap) ProfileRecords() []ProfileRecord {
 
 // ProfileRate returns the heap's Config.ProfileRate.
 func (h *Heap) ProfileRate() int { return h.cfg.ProfileRate }
-
-// sampleLarge decides whether a large allocation of size bytes is profiled:
-// with probability 1 - exp(-size/rate), the chance that an exponential
-// sampling point falls within it, as for small objects.
-func (h *Heap) sampleLarge(size uintptr) bool {
-	rate := h.cfg.ProfileRate
-	return rate > 0 && rand.Float64() < -math.Expm1(-float64(size)/float64(rate))
-}
-
-// guardLarge decides whether a large allocation is guarded: one in
-// GuardSampleRate.
-func (h *Heap) guardLarge() bool {
-	n := h.cfg.GuardSampleRate
-	return n > 0 && (n == 1 || rand.IntN(n) == 0)
-}
-
-// markLargeSampled flags a large span's only slot so its free forgets the
-// sample.
-func markLargeSampled(s *spans.Span) { *s.Slot(0) = spans.SlotSampled }

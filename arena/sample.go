@@ -1,9 +1,9 @@
 package arena
 
 import (
-	"fmt"
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"unsafe"
 
 	"github.com/offheap/offheap/spans"
@@ -23,68 +23,13 @@ import (
 // rate is approximate; GuardSampleRate 1 and Debug keep windows empty and
 // send local frees to the spill, so they see every allocation.
 
-// slowAct says what a small allocation's slow path must do next, with the
-// cache released.
-type slowAct uint8
-
-const (
-	actDone     slowAct = iota // p is the allocation
-	actNeedSpan                // the class's span is full (detached in old, if any): fetch one
-	actGuard                   // guard this allocation
-	actCorrupt                 // a check failed: panic with message()
-)
-
-// slowResult is what slowStep found, for the caller to act on once it has
-// released the cache. Kept to a few words: in Debug mode every allocation
-// returns one. What a failed check found goes to the caller's checkFault.
-type slowResult struct {
-	p       unsafe.Pointer // actDone: the allocation
-	old     *spans.Span    // actNeedSpan: the full span, detached (or nil)
-	act     slowAct
-	sampled bool // actDone: p is a profile sample whose stack the caller records
-}
-
-// checkFault is what a failed check found while its caller was pinned or
-// held a lock: plain values, written only on failure, formatted into the
-// panic message by message() once the caller has let go. The caller
-// passes a pointer to its own.
-type checkFault struct {
-	poison poisonFault   // Debug's poison check (poison.size > 0)
-	bad    spans.BadFree // a racing double free collected (bad.N > 0)
-}
-
-// message is the panic message.
-func (f *checkFault) message() string {
-	if f.bad.N > 0 {
-		return f.bad.Message()
-	}
-	return f.poison.String()
-}
-
-// slowStep is the part of the small-object slow path that runs while the
-// caller owns c (an explicit Cache's goroutine, or a per-P cache pinned,
-// or under its mutex in race builds). It neither blocks, nor enters the
-// kernel, nor panics, nor allocates on the Go heap (which may enter the
-// kernel): a panic while pinned is a fatal runtime error, and one under a
-// mutex leaves the mutex locked. A failed check comes back as actCorrupt
-// with the facts in *f, and the caller formats them and panics once c is
-// released. noGuard is set on the retry after a guarded allocation could
-// not be had.
-func (c *Cache) slowStep(cl uint8, noGuard bool, f *checkFault) slowResult {
-	cc := &c.cls[cl]
-	if !c.h.sampling {
-		if cc.free != 0 {
-			return slowResult{p: c.take(cc, cl), act: actDone}
-		}
-		ok, bad := c.refillWindow(cc, f)
-		switch {
-		case bad:
-			return slowResult{act: actCorrupt}
-		case ok:
-			return slowResult{p: c.take(cc, cl), act: actDone}
-		}
-		return slowResult{act: actNeedSpan, old: c.detach(cl)}
-	}
+// slowStepSampled is slowStep when the heap samples: the window that ran
+// dry is charged to the countdowns, a due guarded allocation is handed
+// back to the caller (unless noGuard), and otherwise the next slot is
+// taken through takeSampled and the window cut again. Same rules as
+// slowStep: it runs while the caller owns c, and neither blocks, enters
+// the kernel, panics nor allocates.
+func (c *Cache) slowStepSampled(cc *classCache, cl uint8, noGuard bool, f *checkFault) slowResult {
 	if c.accountWindow(cc) && !noGuard {
 		return slowResult{act: actGuard}
 	}
@@ -239,62 +184,21 @@ func (c *Cache) initSampling() {
 	}
 }
 
-// debugPoison is the byte freed small objects are filled with in debug
-// mode: not zero (so reads of freed memory look wrong) and an odd pattern
-// unlikely to be written by accident. poisonWord is eight of it.
-const (
-	debugPoison = 0xdb
-	poisonWord  = 0xdbdbdbdbdbdbdbdb
-)
-
-// scrub clears a freed object, or poisons it in debug mode.
-func (h *Heap) scrub(p unsafe.Pointer, size uintptr) {
-	if h.cfg.Debug {
-		poison(p, size)
-		return
-	}
-	clear(unsafe.Slice((*byte)(p), size))
+// sampleLarge decides whether a large allocation of size bytes is profiled:
+// with probability 1 - exp(-size/rate), the chance that an exponential
+// sampling point falls within it, as for small objects.
+func (h *Heap) sampleLarge(size uintptr) bool {
+	rate := h.cfg.ProfileRate
+	return rate > 0 && rand.Float64() < -math.Expm1(-float64(size)/float64(rate))
 }
 
-// poison fills size bytes at p (8-byte aligned; size a multiple of 8, as
-// every class size is) with the poison, a word at a time.
-func poison(p unsafe.Pointer, size uintptr) {
-	for i, w := 0, unsafe.Slice((*uint64)(p), size/8); i < len(w); i++ {
-		w[i] = poisonWord
-	}
+// guardLarge decides whether a large allocation is guarded: one in
+// GuardSampleRate.
+func (h *Heap) guardLarge() bool {
+	n := h.cfg.GuardSampleRate
+	return n > 0 && (n == 1 || rand.IntN(n) == 0)
 }
 
-// poisonFault is a write after free found by checkPoison: the object,
-// its slot and span, and the first byte that lost its poison.
-type poisonFault struct {
-	obj, size, off, idx uintptr
-	span                *spans.Span
-	found               byte
-}
-
-// String is the panic message. The span stays in use (the retired slot
-// keeps it), so describing it after the cache is released is safe; its
-// owner may have moved on by then.
-func (f poisonFault) String() string {
-	return fmt.Sprintf("offheap: write after free at %#x (byte %d of the %d-byte object at %#x, slot %d of %s): found %#x, want poison %#x; slot retired",
-		f.obj+f.off, f.off, f.size, f.obj, f.idx, f.span.Describe(), f.found, debugPoison)
-}
-
-// checkPoison checks that a free slot about to be handed out still holds
-// the poison, and clears it for its new owner. If something wrote to it
-// after it was freed it reports false, with what it found in *f, and
-// leaves the slot as it is. It neither panics nor allocates: its caller
-// may be pinned (see slowStep).
-func (h *Heap) checkPoison(addr, size uintptr, s *spans.Span, idx uintptr, f *poisonFault) bool {
-	w := unsafe.Slice((*uint64)(h.ptr(addr)), size/8)
-	for i, v := range w {
-		if v == poisonWord {
-			continue
-		}
-		k := bits.TrailingZeros64(v^poisonWord) / 8
-		*f = poisonFault{obj: addr, size: size, off: uintptr(i*8 + k), idx: idx, span: s, found: byte(v >> (8 * k))}
-		return false
-	}
-	clear(w)
-	return true
-}
+// markLargeSampled flags a large span's only slot so its free forgets the
+// sample.
+func markLargeSampled(s *spans.Span) { *s.Slot(0) = spans.SlotSampled }

@@ -144,3 +144,37 @@ func (h *Heap) stopScavenger() {
 	close(h.bgStop)
 	<-h.bgDone
 }
+
+// Scavenge returns every free page of the heap to the kernel now and
+// reports how many bytes it released. Free pages held in worker page
+// caches (at most 64 per Cache or P) are not touched. A failed madvise
+// leaves its pages counted as not released, to be retried on a later call.
+func (h *Heap) Scavenge() uint64 {
+	if !h.enter() {
+		return 0
+	}
+	defer h.leave()
+	h.trimPerP() // spans of Ps gone since GOMAXPROCS shrank go back first
+	return uint64(h.scavengeBytes(^uintptr(0)))
+}
+
+// scavengeBytes releases free pages, highest addresses first, until at
+// least target bytes are released or none are left: whole huge pages
+// first, then smaller aligned runs, then single pages. The lock is held
+// only to take a run out of the page allocator and to put it back.
+func (h *Heap) scavengeBytes(target uintptr) uintptr {
+	var released uintptr
+	for _, align := range [...]uintptr{hugePagePages, scavMinPages, 1} {
+		for released < target {
+			n, err := h.releaseRun(scavengeBatchPages, align)
+			if err != nil {
+				return released
+			}
+			if n == 0 {
+				break
+			}
+			released += n
+		}
+	}
+	return released
+}
