@@ -154,20 +154,20 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 			bump(&c.cnt.frees[cl])
 		}
 	} else {
-		pc := h.fastP(pid)
+		ppc := h.fastP(pid)
 		switch {
-		case pc != nil && s.Owner() == pc.id:
-			pc.localFree(s, idx)
+		case ppc != nil && s.Owner() == ppc.id:
+			ppc.localFree(s, idx)
 			local = true
 		case !s.MarkFreed(idx):
 			raced = true
-		case pc != nil:
-			bump(&pc.cnt.frees[cl])
+		case ppc != nil:
+			bump(&ppc.cnt.frees[cl])
 		default:
 			atomic.AddUint64(&h.sharedCnt.frees[cl], 1)
 		}
-		if pc != nil {
-			h.fastPDone(pc)
+		if ppc != nil {
+			h.fastPDone(ppc)
 		}
 	}
 	if !local {

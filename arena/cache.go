@@ -26,9 +26,8 @@ import (
 // the same Heap or through the Heap itself. Close hands its spans and
 // cached pages back; a Cache that is never closed keeps them.
 type Cache struct {
-	h    *Heap
-	id   uint32
-	perP bool // a per-P cache behind Heap.Alloc, used only via acquireP
+	h  *Heap
+	id uint32
 	//lint:ignore U1000 used by race builds only (sync_race.go)
 	pmu    sync.Mutex // race builds: guards a per-P cache
 	closed bool
@@ -75,11 +74,10 @@ func (dst *cacheCounters) fold(src *cacheCounters) {
 	}
 }
 
-// NewCache returns a Cache for one worker goroutine.
-func (h *Heap) NewCache() *Cache { return h.newCache(false) }
-
-func (h *Heap) newCache(perP bool) *Cache {
-	c := &Cache{h: h, perP: perP, cnt: new(cacheCounters)}
+// NewCache returns a Cache for one worker goroutine. The per-P caches
+// behind Heap.Alloc are made by it too (pcache.go).
+func (h *Heap) NewCache() *Cache {
+	c := &Cache{h: h, cnt: new(cacheCounters)}
 	h.statsMu.Lock()
 	h.nextID++
 	c.id = h.nextID

@@ -161,7 +161,7 @@ func NewHeap(cfg Config) (*Heap, error) {
 	h.caches = make(map[uint32]*Cache)
 	pcs := make([]*Cache, runtime.GOMAXPROCS(0))
 	for i := range pcs {
-		pcs[i] = h.newCache(true)
+		pcs[i] = h.NewCache()
 	}
 	h.pcs.Store(&pcs)
 	if cfg.HugePages {

@@ -34,7 +34,7 @@ import (
 // (on amd64, plain) load of the table pointer.
 //
 //   - Growth: a call that finds its P id past the table takes the slow
-//     path (allocShared), which publishes a table long enough for
+//     path (allocSmallSlow), which publishes a table long enough for
 //     GOMAXPROCS and its P, with fresh caches for the new Ps; the old
 //     caches carry over. Heap.Free from such a P before any allocation
 //     there counts its free in sharedCnt and needs no cache.
@@ -150,7 +150,7 @@ func (h *Heap) acquireShared() *Cache {
 
 // growPerP publishes a table of per-P caches long enough for GOMAXPROCS
 // and the current P, keeping the caches already there. It runs in a slow
-// section, unpinned. Lock order: pcsMu, then statsMu (newCache).
+// section, unpinned. Lock order: pcsMu, then statsMu (NewCache).
 func (h *Heap) growPerP() {
 	procs := runtime.GOMAXPROCS(0)
 	n := max(procs, pickP(procs)+1)
@@ -163,7 +163,7 @@ func (h *Heap) growPerP() {
 	pcs := make([]*Cache, n)
 	copy(pcs, old)
 	for i := len(old); i < n; i++ {
-		pcs[i] = h.newCache(true)
+		pcs[i] = h.NewCache()
 	}
 	h.pcs.Store(&pcs)
 }
