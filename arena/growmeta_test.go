@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/offheap/offheap/mmap"
 )
@@ -43,6 +44,40 @@ func TestGrowPageMetadataFailure(t *testing.T) {
 	verifyOK(t, h)
 	if err := h.Free(p); err != nil {
 		t.Fatal(err)
+	}
+	verifyOK(t, h)
+}
+
+// Growing the heap makes no system call under the heap lock: the page
+// allocator's metadata for new chunks is committed (CommitGrow) before the
+// lock is taken, and Grow under it only flips bits. Before the fix Grow
+// committed the metadata with mprotect while the heap lock was held. The
+// reservation is wide enough (1 GiB: 32 chunks' bitmaps per 4 KiB page)
+// that growing 200 MiB commits several metadata pages, each through the
+// probe (Config.Kernel reaches the page allocator's metadata).
+func TestGrowNoSyscallUnderHeapLock(t *testing.T) {
+	k := &lockProbe{Kernel: mmap.Real()}
+	h := newTestHeap(t, quiet(Config{Reserve: 1 << 30, Kernel: k}))
+	k.mu.Store(&h.lock.Mutex)
+	_, meta := h.pages.MetadataBytes()
+	var ps []unsafe.Pointer
+	for _, size := range []int{64, 1 << 20, 200 << 20, 100 << 20} {
+		p, err := h.Alloc(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	if _, after := h.pages.MetadataBytes(); after <= meta {
+		t.Fatalf("growing committed no page metadata (%d bytes before and after): the test tests nothing", meta)
+	}
+	if n := k.held.Load(); n > 0 {
+		t.Fatalf("%d of %d system calls made holding the heap lock", n, k.calls.Load())
+	}
+	for _, p := range ps {
+		if err := h.Free(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	verifyOK(t, h)
 }
