@@ -306,11 +306,13 @@ func (h *Heap) overLimitLocked(npages uintptr) uintptr {
 }
 
 // grow makes at least npages more pages allocatable: it claims whole chunks
-// past the grown part under the lock, commits them and their span table
-// entries with the lock dropped,
-// and hands them to the page allocator as free and scavenged (they have no
-// physical pages yet). Chunks whose commit, or whose page allocator
-// metadata's commit, failed are retried first.
+// past the grown part under the lock, commits them, their span table
+// entries and the page allocator's metadata for them (CommitGrow) with the
+// lock dropped, and under the lock again hands them to the page allocator
+// as free and scavenged (they have no physical pages yet), which makes no
+// system call. Chunks whose commit, or whose metadata's commit, failed are
+// retried first. Grow failing after CommitGrow succeeded is a broken
+// invariant: it panics, with the lock released.
 func (h *Heap) grow(npages uintptr) error {
 	need := (npages*pages.PageSize + pages.ChunkBytes - 1) &^ (pages.ChunkBytes - 1)
 	h.lock.Lock()
@@ -333,8 +335,17 @@ func (h *Heap) grow(npages uintptr) error {
 		// The span table's page map entries for the new pages (committed
 		// as a prefix, so this also covers chunks still pending).
 		err = h.spans.Grow((r.base + r.npages*pages.PageSize - h.base) / pages.PageSize)
+		if err == nil {
+			// The page allocator's metadata for the chunks, committed
+			// here without the heap lock (CommitGrow has its own), so
+			// that Grow under the lock makes no system call.
+			if err = h.pages.CommitGrow(r.base, r.npages); err != nil {
+				err = fmt.Errorf("growing the heap's page metadata: %w", err)
+			}
+		}
 	}
 	if err != nil {
+		// Retried first; committing again what did succeed is harmless.
 		h.lock.Lock()
 		h.pendingGrow = append(h.pendingGrow, r)
 		h.lock.Unlock()
@@ -342,17 +353,7 @@ func (h *Heap) grow(npages uintptr) error {
 	}
 	h.lock.Lock()
 	err = h.pages.Grow(r.base, r.npages)
-	var kerr *mmap.OpError
-	if errors.As(err, &kerr) {
-		// The kernel refused the page allocator's metadata for these
-		// chunks; Grow changed nothing. Retried first, like a failed
-		// commit (committing them again then is harmless).
-		h.pendingGrow = append(h.pendingGrow, r)
-	}
 	h.lock.Unlock()
-	if kerr != nil {
-		return fmt.Errorf("%w: growing the heap's page metadata: %w", ErrOutOfMemory, err)
-	}
 	if err != nil {
 		panic(fmt.Sprintf("offheap: growing [%#x, +%d pages): %v", r.base, r.npages, err))
 	}

@@ -334,14 +334,15 @@ func mappedAt(t *testing.T, base, size uintptr) bool {
 // A Close whose munmap fails still releases the other parts, says which
 // failed, and leaves the heap closed and closable: the retry unmaps what
 // remains and succeeds, and only a Close after that returns ErrClosed.
-// Close unmaps the reservation (munmap 1), then the span table's page map
-// (2) and records (3) through Config.Kernel. Before the fix the second
-// Close returned ErrClosed and the failed part stayed mapped for good.
+// Close unmaps the reservation (munmap 1), the page allocator's metadata
+// (2), then the span table's page map (3) and records (4), all through
+// Config.Kernel. Before the fix the second Close returned ErrClosed and
+// the failed part stayed mapped for good.
 func TestCloseRetryAfterFailedUnmap(t *testing.T) {
 	for _, c := range []struct {
 		n    int
 		part string
-	}{{1, "reservation"}, {2, "span table"}, {3, "span table"}} {
+	}{{1, "reservation"}, {2, "page allocator"}, {3, "span table"}, {4, "span table"}} {
 		t.Run(fmt.Sprint(c.n), func(t *testing.T) {
 			fi := mmap.NewFaultInjector(mmap.Real())
 			h, err := NewHeap(quiet(Config{Reserve: 64 << 20, Kernel: fi}))
@@ -361,8 +362,8 @@ func TestCloseRetryAfterFailedUnmap(t *testing.T) {
 				t.Errorf("Close with munmap %d failing = %v, want an error naming the %s and wrapping mmap.ErrInjected",
 					c.n, err, c.part)
 			}
-			if got := fi.Calls(mmap.OpRelease) - munmaps; got != 3 {
-				t.Errorf("failed Close tried %d munmaps, want all 3", got)
+			if got := fi.Calls(mmap.OpRelease) - munmaps; got != 4 {
+				t.Errorf("failed Close tried %d munmaps, want all 4", got)
 			}
 			if got, want := mappedAt(t, base, size), c.n == 1; got != want {
 				t.Errorf("after the failed Close the reservation mapped = %v, want %v", got, want)
@@ -377,8 +378,8 @@ func TestCloseRetryAfterFailedUnmap(t *testing.T) {
 			if err := h.Close(); err != nil {
 				t.Fatalf("Close retry = %v, want nil", err)
 			}
-			if got := fi.Calls(mmap.OpRelease) - munmaps; got != 4 {
-				t.Errorf("failed Close and retry made %d munmaps, want 4 (the retry only the failed one)", got)
+			if got := fi.Calls(mmap.OpRelease) - munmaps; got != 5 {
+				t.Errorf("failed Close and retry made %d munmaps, want 5 (the retry only the failed one)", got)
 			}
 			if mappedAt(t, base, size) {
 				t.Errorf("reservation [%#x, +%#x) still mapped after the retry", base, size)
@@ -386,7 +387,7 @@ func TestCloseRetryAfterFailedUnmap(t *testing.T) {
 			if err := h.Close(); !errors.Is(err, ErrClosed) {
 				t.Errorf("Close after a successful retry = %v, want ErrClosed", err)
 			}
-			if got := fi.Calls(mmap.OpRelease) - munmaps; got != 4 {
+			if got := fi.Calls(mmap.OpRelease) - munmaps; got != 5 {
 				t.Errorf("Close after success reached the kernel: %d munmaps", got)
 			}
 		})

@@ -32,9 +32,9 @@ import (
 //   - once everything is freed and scavenged nothing is in use but the
 //     quarantine, and nothing free is committed outside page caches.
 //
-// The span table's metadata is mapped through Config.Kernel, so its calls
-// are swept with the rest; the page allocator's bitmaps and summaries are
-// mapped with the real kernel (TestGrowPageMetadataFailure injects there).
+// The metadata (the span table's, and the page allocator's bitmaps and
+// summaries) is mapped through Config.Kernel too, so its calls are swept
+// with the rest: the counting pass sees them.
 
 // faultOps are the operation kinds a FaultInjector sorts calls into.
 var faultOps = [...]mmap.Op{mmap.OpReserve, mmap.OpCommit, mmap.OpDecommit, mmap.OpRelease, mmap.OpHugePage, mmap.OpName}

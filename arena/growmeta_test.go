@@ -2,33 +2,33 @@ package arena
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/offheap/offheap/mmap"
-	"github.com/offheap/offheap/pages"
 )
 
 // A page allocator metadata commit the kernel refuses while the heap
 // grows fails the allocation with ErrOutOfMemory and leaves the heap
 // usable; before the fix it panicked ("offheap: growing ..."). The page
-// allocator maps its metadata with the real kernel, so the test swaps in
-// one over a fault injector before the heap has grown.
+// allocator maps its metadata through Config.Kernel, so the fault
+// injector reaches it.
 func TestGrowPageMetadataFailure(t *testing.T) {
-	h := newTestHeap(t, quiet(Config{Reserve: 256 << 20}))
 	fi := mmap.NewFaultInjector(nil)
-	pa, err := pages.New(h.base, h.limit-h.base, fi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := h.pages
-	h.pages = pa
-	t.Cleanup(func() { old.Close() })
+	h := newTestHeap(t, quiet(Config{Reserve: 256 << 20, Kernel: fi}))
 	const size = 200 << 20 // far enough to need metadata beyond the eager part
-	commits := fi.Calls(mmap.OpCommit)
-	fi.FailNth(mmap.OpCommit, 1)
+	_, meta := h.pages.MetadataBytes()
+	// Commit 1 is the chunks, 2 the span page map, 3 the page
+	// allocator's chunk bitmaps.
+	fi.FailNth(mmap.OpCommit, 3)
 	p, err := h.Alloc(size)
-	if fi.Calls(mmap.OpCommit) == commits {
-		t.Fatal("growing committed no page metadata: the test does not test")
+	if _, after := h.pages.MetadataBytes(); after != meta {
+		t.Fatalf("failed Alloc committed %d bytes of page metadata, want none", after-meta)
+	}
+	if !strings.Contains(fmt.Sprint(err), "page metadata") {
+		t.Fatalf("Alloc error %v: want the page metadata commit to fail", err)
 	}
 	if err == nil || !errors.Is(err, ErrOutOfMemory) || !errors.Is(err, mmap.ErrInjected) {
 		t.Fatalf("Alloc with a failing page metadata commit = %p, %v; want ErrOutOfMemory wrapping mmap.ErrInjected", p, err)
@@ -44,6 +44,40 @@ func TestGrowPageMetadataFailure(t *testing.T) {
 	verifyOK(t, h)
 	if err := h.Free(p); err != nil {
 		t.Fatal(err)
+	}
+	verifyOK(t, h)
+}
+
+// Growing the heap makes no system call under the heap lock: the page
+// allocator's metadata for new chunks is committed (CommitGrow) before the
+// lock is taken, and Grow under it only flips bits. Before the fix Grow
+// committed the metadata with mprotect while the heap lock was held. The
+// reservation is wide enough (1 GiB: 32 chunks' bitmaps per 4 KiB page)
+// that growing 200 MiB commits several metadata pages, each through the
+// probe (Config.Kernel reaches the page allocator's metadata).
+func TestGrowNoSyscallUnderHeapLock(t *testing.T) {
+	k := &lockProbe{Kernel: mmap.Real()}
+	h := newTestHeap(t, quiet(Config{Reserve: 1 << 30, Kernel: k}))
+	k.mu.Store(&h.lock.Mutex)
+	_, meta := h.pages.MetadataBytes()
+	var ps []unsafe.Pointer
+	for _, size := range []int{64, 1 << 20, 200 << 20, 100 << 20} {
+		p, err := h.Alloc(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	if _, after := h.pages.MetadataBytes(); after <= meta {
+		t.Fatalf("growing committed no page metadata (%d bytes before and after): the test tests nothing", meta)
+	}
+	if n := k.held.Load(); n > 0 {
+		t.Fatalf("%d of %d system calls made holding the heap lock", n, k.calls.Load())
+	}
+	for _, p := range ps {
+		if err := h.Free(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	verifyOK(t, h)
 }

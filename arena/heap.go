@@ -211,9 +211,10 @@ func tryReserve(size uintptr, k mmap.Kernel) (reserved, error) {
 		m.Release()
 		return reserved{}, err
 	}
-	// The page allocator's metadata stays on the real kernel: Config.Kernel
-	// sees only the heap's own mappings and the span table's.
-	pa, err := pages.New(m.Base(), size, nil)
+	// The page allocator's metadata goes through the same kernel, so
+	// Config.Kernel (a fault injector in tests) sees every mapping the heap
+	// makes: the heap's own, the span table's and the page allocator's.
+	pa, err := pages.New(m.Base(), size, k)
 	if err != nil {
 		t.Close()
 		m.Release()

@@ -172,18 +172,25 @@ func TestMetadataCommittedOnDemand(t *testing.T) {
 	verifyOK(t, h)
 }
 
-// A failed commit of span metadata (page map while growing, records when
-// a span is made) fails the allocation with ErrOutOfMemory and leaves the
-// heap usable: the next try commits it.
+// A failed commit of metadata (the span page map and the page allocator's
+// bitmaps and summaries while growing, span records when a span is made)
+// fails the allocation with ErrOutOfMemory and leaves the heap usable: the
+// next try commits it.
 func TestMetadataCommitFailure(t *testing.T) {
 	fi := mmap.NewFaultInjector(mmap.Real())
 	h := newTestHeap(t, quiet(Config{Reserve: 64 << 20, Kernel: fi}))
-	// A large object: allocPages grows (commit 1: the chunk; 2: the page
-	// map), then the span takes a record (3: the first record batch).
+	// A large object: allocPages grows (commit 1: the chunk; 2: the span
+	// page map; 3: the page allocator's chunk bitmaps; 4: its lowest
+	// summary level, on an OS page of its own), then the span takes a
+	// record (5: the first record batch). Each try commits the pending
+	// chunk again, then only the metadata not yet committed: so the try
+	// after the page map failed fails its third commit (the chunk
+	// bitmaps), and each later one its third (chunk, what succeeded on
+	// the try before, the next part).
 	for _, c := range []struct {
 		nth  int
 		what string
-	}{{2, "page map"}, {3, "span records"}} {
+	}{{2, "page map"}, {3, "page metadata"}, {3, "page metadata"}, {3, "span records"}} {
 		fi.FailNth(mmap.OpCommit, c.nth)
 		p, err := h.Alloc(1 << 20)
 		if err == nil || p != nil {

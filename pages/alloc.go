@@ -8,7 +8,9 @@ import (
 )
 
 // Allocator tracks the pages of one reservation [base, base+size).
-// It is NOT safe for concurrent use: the caller holds the heap lock.
+// It is NOT safe for concurrent use: the caller holds the heap lock,
+// except around CommitGrow, which takes the metadata's own lock (meta.mu)
+// and may run without the heap lock, concurrently with the other methods.
 //
 // Pages are named inside by their index from base. Every array below lives
 // in the metadata mapping (meta), off the Go heap.
@@ -18,7 +20,7 @@ type Allocator struct {
 	nchunks uint
 
 	layout metaLayout
-	meta   metaRegion
+	meta   *metaRegion // its own lock; see metaRegion
 
 	grown     []uint64             // bit c: chunk c is grown
 	scavMaybe []uint64             // bit c: chunk c may hold free unscavenged pages
@@ -43,8 +45,8 @@ type Allocator struct {
 // aligned. Metadata is reserved off the Go heap and becomes resident only
 // for grown chunks. Its system calls go through k (nil: the real kernel),
 // so a heap's Config.Kernel reaches them too: a metadata commit the
-// kernel refuses fails Grow with an error wrapping *mmap.OpError, and
-// leaves the allocator unchanged.
+// kernel refuses fails CommitGrow with an error wrapping *mmap.OpError,
+// and leaves the allocator unchanged.
 func New(base, size uintptr, k mmap.Kernel) (*Allocator, error) {
 	return newAllocatorKernel(base, size, maxLevels, k)
 }
@@ -69,7 +71,10 @@ func newAllocatorKernel(base, size uintptr, levelCap int, k mmap.Kernel) (*Alloc
 	if err != nil {
 		return nil, err
 	}
-	if err := meta.commit(0, l.eager); err != nil {
+	meta.mu.Lock()
+	err = meta.commitLocked(0, l.eager)
+	meta.mu.Unlock()
+	if err != nil {
 		_ = meta.release()
 		return nil, err
 	}
@@ -128,6 +133,10 @@ func (a *Allocator) pageRange(base, npages uintptr) (uint, uint, error) {
 
 // Grow makes [base, base+npages*PageSize) allocatable; chunk aligned,
 // within the reservation, not grown before. New pages are FreeScavenged.
+// The range's metadata must be committed already, by CommitGrow: Grow runs
+// under the heap lock and makes no system call, it only sets bits and
+// summaries. Metadata not committed is the caller's mistake:
+// errNotCommitted, and nothing changes.
 func (a *Allocator) Grow(base, npages uintptr) error {
 	p, n, err := a.pageRange(base, npages)
 	if err != nil {
@@ -142,8 +151,8 @@ func (a *Allocator) Grow(base, npages uintptr) error {
 			return fmt.Errorf("%w: chunk %#x", errAlreadyGrown, a.chunkAddr(c))
 		}
 	}
-	if err := a.commitChunks(c0, c1); err != nil {
-		return err
+	if !a.metaCommitted(c0, c1) {
+		return fmt.Errorf("%w: grow [%#x, +%d pages)", errNotCommitted, base, npages)
 	}
 	full := packSummary(ChunkPages, ChunkPages, ChunkPages)
 	for c := c0; c < c1; c++ {

@@ -5,9 +5,18 @@ import (
 	"testing"
 )
 
+// grow is how a heap grows the allocator: CommitGrow (no heap lock), then
+// Grow (under it).
+func grow(a *Allocator, base, npages uintptr) error {
+	if err := a.CommitGrow(base, npages); err != nil {
+		return err
+	}
+	return a.Grow(base, npages)
+}
+
 func mustGrow(t testing.TB, a *Allocator, chunk, nchunks uint) {
 	t.Helper()
-	if err := a.Grow(pg(chunk*ChunkPages), uintptr(nchunks)*ChunkPages); err != nil {
+	if err := grow(a, pg(chunk*ChunkPages), uintptr(nchunks)*ChunkPages); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -27,6 +27,9 @@ var (
 	errAlreadyInUse = errors.New("pages: range is not wholly free")
 	errAlreadyGrown = errors.New("pages: range already grown")
 	errClosed       = errors.New("pages: allocator closed")
+	// errNotCommitted: Grow was called for chunks whose metadata no
+	// CommitGrow committed, a mistake of the caller's.
+	errNotCommitted = errors.New("pages: metadata of the range not committed (CommitGrow first)")
 	// errCorrupt: the allocator's summaries disagree with its bitmaps, an
 	// internal invariant broken. Returned, not panicked, so that a caller
 	// holding a lock can release it before it panics.

@@ -33,7 +33,7 @@ func fragment(t testing.TB, a *Allocator) {
 func newFragmented(b *testing.B) *Allocator {
 	const size = 16 << 30
 	a := newTest(b, size/ChunkBytes)
-	if err := a.Grow(testBase, size/PageSize); err != nil {
+	if err := grow(a, testBase, size/PageSize); err != nil {
 		b.Fatal(err)
 	}
 	fragment(b, a)
@@ -145,7 +145,7 @@ func BenchmarkCache(b *testing.B) {
 // height of the tree to the last chunk.
 func newFull(b *testing.B, size uintptr, free uint) *Allocator {
 	a := newTest(b, uint(size/ChunkBytes))
-	if err := a.Grow(testBase, size/PageSize); err != nil {
+	if err := grow(a, testBase, size/PageSize); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := a.allocRange(testBase, size/PageSize-uintptr(free)); err != nil {

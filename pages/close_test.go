@@ -46,7 +46,7 @@ func TestCloseRetryAfterFailedUnmap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Grow(testBase, ChunkPages); err != nil {
+	if err := grow(a, testBase, ChunkPages); err != nil {
 		t.Fatal(err)
 	}
 	base, size := a.metaAddr()

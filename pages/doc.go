@@ -77,9 +77,19 @@
 //
 // # Locking
 //
-// An Allocator is not safe for concurrent use and takes no locks: every
-// method is called with the heap lock held by the caller. A Cache belongs to
-// one worker at a time; its Alloc touches nothing shared.
+// An Allocator is not safe for concurrent use: every method but CommitGrow
+// is called with the heap lock held by the caller, and none of them takes
+// a lock or makes a system call (Close aside, which runs once the heap is
+// quiet). Growing is split in two so that the system calls stay outside
+// the heap lock: CommitGrow commits (mprotect) the metadata that new
+// chunks need, without the heap lock, under the metadata's own mutex,
+// which only CommitGrow and Close take and which may be held across the
+// mprotect; then Grow, under the heap lock, only sets bits and summaries,
+// after checking that the metadata is committed. CommitGrow may run
+// concurrently with itself and with every method but Close: it touches
+// only the committed-page bitmap and count, written under its mutex and
+// read with atomic loads. A Cache belongs to one worker at a time; its
+// Alloc touches nothing shared.
 //
 // # Metadata memory
 //

@@ -127,27 +127,27 @@ func TestErrFreeScavengedNotAllocated(t *testing.T) {
 }
 
 func TestErrGrowTwice(t *testing.T) {
-	expectError(t, errAlreadyGrown, func(a *Allocator) error { return a.Grow(pg(0), ChunkPages) })
+	expectError(t, errAlreadyGrown, func(a *Allocator) error { return grow(a, pg(0), ChunkPages) })
 }
 
 func TestErrGrowOverlapping(t *testing.T) {
-	expectError(t, errAlreadyGrown, func(a *Allocator) error { return a.Grow(pg(ChunkPages), 2*ChunkPages) })
+	expectError(t, errAlreadyGrown, func(a *Allocator) error { return grow(a, pg(ChunkPages), 2*ChunkPages) })
 }
 
 func TestErrGrowMisaligned(t *testing.T) {
-	expectError(t, errInvalidRange, func(a *Allocator) error { return a.Grow(pg(2*ChunkPages+1), ChunkPages) })
+	expectError(t, errInvalidRange, func(a *Allocator) error { return grow(a, pg(2*ChunkPages+1), ChunkPages) })
 }
 
 func TestErrGrowPartialChunk(t *testing.T) {
-	expectError(t, errInvalidRange, func(a *Allocator) error { return a.Grow(pg(2*ChunkPages), ChunkPages/2) })
+	expectError(t, errInvalidRange, func(a *Allocator) error { return grow(a, pg(2*ChunkPages), ChunkPages/2) })
 }
 
 func TestErrGrowBeyondReservation(t *testing.T) {
-	expectError(t, errInvalidRange, func(a *Allocator) error { return a.Grow(pg(3*ChunkPages), 2*ChunkPages) })
+	expectError(t, errInvalidRange, func(a *Allocator) error { return grow(a, pg(3*ChunkPages), 2*ChunkPages) })
 }
 
 func TestErrGrowZero(t *testing.T) {
-	expectError(t, errInvalidRange, func(a *Allocator) error { return a.Grow(pg(2*ChunkPages), 0) })
+	expectError(t, errInvalidRange, func(a *Allocator) error { return grow(a, pg(2*ChunkPages), 0) })
 }
 
 func TestErrAllocCacheNotEmpty(t *testing.T) {
@@ -224,7 +224,7 @@ func TestErrClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Grow(testBase, ChunkPages); err != nil {
+	if err := grow(a, testBase, ChunkPages); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Close(); err != nil {
@@ -239,7 +239,7 @@ func TestErrClosed(t *testing.T) {
 	if err := a.Free(testBase, 1); !errors.Is(err, errClosed) {
 		t.Errorf("Free: %v", err)
 	}
-	if err := a.Grow(testBase, ChunkPages); !errors.Is(err, errClosed) {
+	if err := grow(a, testBase, ChunkPages); !errors.Is(err, errClosed) {
 		t.Errorf("Grow: %v", err)
 	}
 	var c Cache

@@ -80,7 +80,7 @@ func FuzzAllocator(f *testing.F) {
 				k, n := v%cfg.nchunks, 1+v/64%3
 				op = fmt.Sprintf("Grow(chunk %d, %d chunks)", k, n)
 				want := m.grow(k*ChunkPages, n*ChunkPages)
-				check(op, a.Grow(pg(k*ChunkPages), uintptr(n)*ChunkPages), want)
+				check(op, grow(a, pg(k*ChunkPages), uintptr(n)*ChunkPages), want)
 			case 1, 2: // alloc n
 				n := r.pages(npages)
 				op = fmt.Sprintf("Alloc(%d)", n)

@@ -2,6 +2,8 @@ package pages
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/offheap/offheap/internal/addr"
@@ -68,54 +70,88 @@ func newMetaLayout(nchunks uint, osPage uintptr, levelCap int) metaLayout {
 
 // metaRegion is the mapping that holds the metadata, off the Go heap: the
 // GC never scans it and it holds no Go pointers.
+//
+// Locking: mu guards committing and releasing the mapping, and done.
+// Committing is a system call (mprotect) and must not run under the heap
+// lock, so CommitGrow takes mu alone, and may hold it across the
+// mprotect: mu is not the heap lock, and only CommitGrow and Close take
+// it, never with the heap lock held. committed and nCommit are written
+// under mu, a bit only after the kernel committed its page, and read with
+// atomic loads, without mu: Grow under the heap lock checks the bits its
+// chunks need (a set bit is a page the kernel committed), and
+// MetadataBytes reads nCommit. m is set by newMetaRegion and cleared by
+// release under mu; CommitGrow reads it under mu, Close (which runs
+// without CommitGrow) without.
 type metaRegion struct {
 	m         *mmap.Mapping
 	osPage    uintptr
-	committed []uint64 // bit p: OS page p of the mapping is committed
-	nCommit   uintptr  // pages committed
+	mu        sync.Mutex
+	done      bool            // the allocator is closing: commit nothing more
+	committed []atomic.Uint64 // bit p: OS page p of the mapping is committed
+	nCommit   atomic.Uintptr  // pages committed
 }
 
-func newMetaRegion(size, osPage uintptr, k mmap.Kernel) (metaRegion, error) {
+func newMetaRegion(size, osPage uintptr, k mmap.Kernel) (*metaRegion, error) {
 	m, err := mmap.Reserve(size, k)
 	if err != nil {
-		return metaRegion{}, fmt.Errorf("pages: reserving %d bytes of metadata: %w", size, err)
+		return nil, fmt.Errorf("pages: reserving %d bytes of metadata: %w", size, err)
 	}
 	_ = m.SetName(metaName) // cosmetic; older kernels refuse
-	return metaRegion{m: m, osPage: osPage, committed: make([]uint64, bitmapWords(uint(size/osPage)))}, nil
+	return &metaRegion{m: m, osPage: osPage, committed: make([]atomic.Uint64, bitmapWords(uint(size/osPage)))}, nil
 }
 
-// commit makes bytes [off, off+n) of the region readable and writable,
-// skipping OS pages already committed. Untouched pages stay non-resident.
-func (r *metaRegion) commit(off, n uintptr) error {
+// commitLocked makes bytes [off, off+n) of the region readable and
+// writable, skipping OS pages already committed. Untouched pages stay
+// non-resident. r.mu is held.
+func (r *metaRegion) commitLocked(off, n uintptr) error {
 	if n == 0 {
 		return nil
 	}
 	first := off / r.osPage
 	last := (off + n + r.osPage - 1) / r.osPage
 	for p := first; p < last; {
-		if r.committed[p/wordBits]&(1<<(p%wordBits)) != 0 {
+		if r.pageCommitted(p) {
 			p++
 			continue
 		}
 		q := p + 1
-		for q < last && r.committed[q/wordBits]&(1<<(q%wordBits)) == 0 {
+		for q < last && !r.pageCommitted(q) {
 			q++
 		}
 		if err := r.m.Commit(r.m.Base()+p*r.osPage, (q-p)*r.osPage); err != nil {
 			return fmt.Errorf("pages: committing metadata: %w", err)
 		}
 		for ; p < q; p++ {
-			r.committed[p/wordBits] |= 1 << (p % wordBits)
-			r.nCommit++
+			r.committed[p/wordBits].Or(1 << (p % wordBits))
+			r.nCommit.Add(1)
 		}
 	}
 	return nil
+}
+
+// pageCommitted reports whether OS page p of the region is committed; any
+// goroutine may ask (an atomic load).
+func (r *metaRegion) pageCommitted(p uintptr) bool {
+	return r.committed[p/wordBits].Load()&(1<<(p%wordBits)) != 0
+}
+
+// allCommitted reports whether every byte of [off, off+n) is committed.
+func (r *metaRegion) allCommitted(off, n uintptr) bool {
+	for p := off / r.osPage; p < (off+n+r.osPage-1)/r.osPage; p++ {
+		if !r.pageCommitted(p) {
+			return false
+		}
+	}
+	return true
 }
 
 // release unmaps the region. If munmap fails the region stays mapped and
 // recorded, so a later call retries it; once it is gone, release does
 // nothing.
 func (r *metaRegion) release() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.done = true
 	if r.m == nil {
 		return nil
 	}
@@ -146,24 +182,60 @@ func (r *metaRegion) chunks(off uintptr, n uint) []chunkBits {
 // memory, so the GC ignores it).
 func (r *metaRegion) ptr(off uintptr) unsafe.Pointer { return addr.Pointer(r.m.Base() + off) }
 
-// commitChunks commits the metadata of chunks [c0, c1): their bitmaps and
-// their summaries at every level below the top, widened to whole summary
-// nodes so a search may read every sibling of a grown entry.
-func (a *Allocator) commitChunks(c0, c1 uint) error {
+// chunkMeta calls f for each byte range of metadata that chunks [c0, c1)
+// need: their bitmaps and their summaries at every level below the top,
+// widened to whole summary nodes so a search may read every sibling of a
+// grown entry. It stops at the first error.
+func (a *Allocator) chunkMeta(c0, c1 uint, f func(off, n uintptr) error) error {
 	l := &a.layout
 	sz := unsafe.Sizeof(chunkBits{})
-	if err := a.meta.commit(l.chunkOff+uintptr(c0)*sz, uintptr(c1-c0)*sz); err != nil {
+	if err := f(l.chunkOff+uintptr(c0)*sz, uintptr(c1-c0)*sz); err != nil {
 		return err
 	}
 	for lv := 0; lv < l.top; lv++ {
 		shift := uint(lv * fanBits)
 		lo := (c0 >> shift) &^ (fanOut - 1)
 		hi := ((c1-1)>>shift)&^(fanOut-1) + fanOut
-		if err := a.meta.commit(l.levelOff[lv]+uintptr(lo)*wordBytes, uintptr(hi-lo)*wordBytes); err != nil {
+		if err := f(l.levelOff[lv]+uintptr(lo)*wordBytes, uintptr(hi-lo)*wordBytes); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// CommitGrow commits the metadata that Grow of [base, base+npages*PageSize)
+// will need (chunk aligned, within the reservation; grown or not). It is
+// the part of growing that enters the kernel, so the caller runs it
+// without the heap lock, and then calls Grow under the lock. It is safe to
+// call concurrently with itself and with every method but Close; it reads
+// none of the state the heap lock guards. Metadata it commits stays
+// committed whether or not Grow follows, so a failed or repeated call is
+// harmless: a retry commits only what is missing. A commit the kernel
+// refuses returns an error wrapping *mmap.OpError.
+func (a *Allocator) CommitGrow(base, npages uintptr) error {
+	a.meta.mu.Lock()
+	defer a.meta.mu.Unlock()
+	if a.meta.done {
+		return errClosed
+	}
+	// The checks of pageRange and Grow, on fields fixed at New.
+	if npages == 0 || base < a.base || base%ChunkBytes != 0 || npages%ChunkPages != 0 ||
+		(base-a.base)>>pageShift >= uintptr(a.npages) || npages > uintptr(a.npages)-(base-a.base)>>pageShift {
+		return fmt.Errorf("%w: grow [%#x, +%d pages)", errInvalidRange, base, npages)
+	}
+	c0 := uint((base - a.base) / ChunkBytes)
+	return a.chunkMeta(c0, c0+uint(npages/ChunkPages), a.meta.commitLocked)
+}
+
+// metaCommitted reports whether the metadata of chunks [c0, c1) is
+// committed (CommitGrow ran for them). No system call, no lock.
+func (a *Allocator) metaCommitted(c0, c1 uint) bool {
+	return a.chunkMeta(c0, c1, func(off, n uintptr) error {
+		if !a.meta.allCommitted(off, n) {
+			return errNotCommitted
+		}
+		return nil
+	}) == nil
 }
 
 // MetadataBytes reports the size of the allocator's metadata mapping and how
@@ -173,7 +245,7 @@ func (a *Allocator) MetadataBytes() (reserved, committed uintptr) {
 	if a.closed {
 		return 0, 0
 	}
-	return a.layout.size, a.meta.nCommit * a.meta.osPage
+	return a.layout.size, a.meta.nCommit.Load() * a.meta.osPage
 }
 
 // metaAddr returns the address range of the metadata mapping, for tests.
@@ -182,10 +254,7 @@ func (a *Allocator) metaAddr() (base, size uintptr) {
 }
 
 // isCommitted reports whether the byte at offset off is committed.
-func (r *metaRegion) isCommitted(off uintptr) bool {
-	p := off / r.osPage
-	return r.committed[p/wordBits]&(1<<(p%wordBits)) != 0
-}
+func (r *metaRegion) isCommitted(off uintptr) bool { return r.pageCommitted(off / r.osPage) }
 
 // summaryReadable reports whether summary j of level lv is in committed
 // metadata (tests walk the whole tree; the allocator itself only reads
