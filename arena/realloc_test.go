@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
@@ -596,4 +600,83 @@ func reallocModelLoose(t *testing.T, h *Heap, c *Cache, steps int) {
 		t.Fatal(err)
 	}
 	verifyOK(t, h)
+}
+
+// TestReallocCloseConcurrent resizes, measures, views and grows objects
+// from several goroutines while the heap is closed under them: every call
+// returns nil or ErrClosed, none faults (the copy and the clear happen in a
+// section Close waits for), and after Close returned only ErrClosed. The
+// workers never touch heap memory themselves.
+func TestReallocCloseConcurrent(t *testing.T) {
+	rounds := 6
+	if testing.Short() {
+		rounds = 2
+	}
+	for round := range rounds {
+		h, err := NewHeap(Config{Reserve: 64 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var chk closeRaceCheck
+		var closedDone atomic.Bool
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(round), uint64(w)))
+				c := h.NewCache()
+				var p unsafe.Pointer
+				var s []uint64
+				e := h.NewEpoch()
+				var err error
+				for i := 0; i < 200000; i++ {
+					after := closedDone.Load()
+					n := rng.IntN(3000)
+					if rng.IntN(16) == 0 {
+						n = 40<<10 + rng.IntN(40<<10)
+					}
+					var q unsafe.Pointer
+					if i%2 == 0 {
+						q, err = h.Realloc(p, n)
+					} else {
+						q, err = c.Realloc(p, n)
+					}
+					chk.note("Realloc", err, after)
+					if err == nil {
+						p = q
+					}
+					_, err = h.UsableSize(p)
+					chk.note("UsableSize", err, after)
+					_, err = Bytes(h, HandleOf(p), 8)
+					chk.note("Bytes", err, after)
+					var g []uint64
+					g, err = Grow(h, s[:cap(s)], 1+rng.IntN(64))
+					chk.note("Grow", err, after)
+					if err == nil {
+						s = g
+					}
+					if cap(s) > 4096 {
+						chk.note("FreeSlice", FreeSlice(h, s), after)
+						s = nil
+					}
+					if r, err := h.Alloc(16); err == nil {
+						chk.note("Retire", e.Retire(r), after)
+					}
+					if after && i > 100 {
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(500+rand.IntN(2500)) * time.Microsecond)
+		if err := h.Close(); err != nil {
+			t.Fatal(err)
+		}
+		closedDone.Store(true)
+		wg.Wait()
+		if len(chk.bad) > 0 {
+			t.Fatalf("round %d: %d calls, bad results:\n%s", round, chk.calls.Load(), strings.Join(chk.bad, "\n"))
+		}
+	}
 }

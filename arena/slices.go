@@ -26,7 +26,10 @@ import (
 // Grow return it: any other s gets ErrInvalidPointer. Through a Region (or
 // another Allocator) s is always copied out when it grows, and its old
 // memory is left to its owner (the Region's Free). On any error s is
-// returned unchanged and still valid.
+// returned unchanged and still valid. When Append copies or moves it does
+// so in a section a concurrent Heap.Close waits for, as Alloc and Free;
+// appending within cap(s) is the caller's own write to heap memory, like
+// s[i] = x, which must not race with Close.
 func Append[T any](a Allocator, s []T, elems ...T) ([]T, error) {
 	f := factsOf[T]()
 	if f.err != nil {
@@ -35,11 +38,10 @@ func Append[T any](a Allocator, s []T, elems ...T) ([]T, error) {
 	if len(elems) <= cap(s)-len(s) || f.size == 0 {
 		return append(s, elems...), nil // no memory moves (a zero-size T has none)
 	}
-	t, old, err := growSlice(a, s, len(elems), f.size)
+	t, old, err := growSlice(a, s, len(elems), f.size, elems)
 	if err != nil {
 		return s, err
 	}
-	t = append(t, elems...) // before the free: elems may be in the old memory
 	if err := freeOld(a, old); err != nil {
 		return s, err
 	}
@@ -69,7 +71,7 @@ func Grow[T any](a Allocator, s []T, n int) ([]T, error) {
 	if f.size == 0 {
 		return slices.Grow(s, n), nil // zero-size elements take no memory
 	}
-	t, old, err := growSlice(a, s, n, f.size)
+	t, old, err := growSlice(a, s, n, f.size, nil)
 	if err != nil {
 		return s, err
 	}
@@ -81,9 +83,10 @@ func Grow[T any](a Allocator, s []T, n int) ([]T, error) {
 
 // growSlice returns s with room for n more elements of elem bytes (n >
 // cap(s)-len(s)): the same memory with the object's real capacity if that
-// is enough, or a copy in a new object, with old the object to free once
-// the caller is done reading s (nil if none).
-func growSlice[T any](a Allocator, s []T, n int, elem uintptr) (t []T, old unsafe.Pointer, err error) {
+// is enough, or a copy in a new object, with old the object to free (nil
+// if none). Then it appends elems (Append's; nil for Grow), still in the
+// section and before old is freed, as elems may lie in it.
+func growSlice[T any](a Allocator, s []T, n int, elem uintptr, elems []T) (t []T, old unsafe.Pointer, err error) {
 	need, ok := addNoOverflow(len(s), n)
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: %d + %d elements", ErrInvalidSize, len(s), n)
@@ -103,7 +106,7 @@ func growSlice[T any](a Allocator, s []T, n int, elem uintptr) (t []T, old unsaf
 			return nil, nil, err
 		}
 		if c := usable / elem; c >= uintptr(need) {
-			return unsafe.Slice((*T)(data), c)[:len(s)], nil, nil
+			return append(unsafe.Slice((*T)(data), c)[:len(s)], elems...), nil, nil
 		}
 		old = data
 	}
@@ -127,7 +130,7 @@ func growSlice[T any](a Allocator, s []T, n int, elem uintptr) (t []T, old unsaf
 	}
 	t = unsafe.Slice((*T)(p), realCap)[:len(s)]
 	copy(t, s)
-	return t, old, nil
+	return append(t, elems...), old, nil
 }
 
 // freeOld frees the old object of a slice that moved, through a (a Heap or
