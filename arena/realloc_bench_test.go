@@ -125,3 +125,44 @@ func BenchmarkFreeSized(b *testing.B) {
 }
 
 var sinkUintptr uintptr
+
+// BenchmarkEpochEnterExit times a reader's Enter and Exit pair, with
+// another reader registered (what a writer's advance scans).
+func BenchmarkEpochEnterExit(b *testing.B) {
+	h := newTestHeap(b, quiet(Config{Reserve: 64 << 20}))
+	e := h.NewEpoch()
+	other := e.NewReader()
+	defer other.Close()
+	rd := e.NewReader()
+	defer rd.Close()
+	for i := 0; i < b.N; i++ {
+		rd.Enter()
+		rd.Exit()
+	}
+}
+
+// BenchmarkHandle times turning a Ref into a pointer (a bounds check
+// and an add) and making a checked view (a span lookup in a section).
+func BenchmarkHandle(b *testing.B) {
+	h := newTestHeap(b, quiet(Config{Reserve: 64 << 20}))
+	r, err := NewRef[[64]byte](h)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("Get", func(b *testing.B) {
+		var sink byte
+		for i := 0; i < b.N; i++ {
+			sink += r.Get(h)[0]
+		}
+		sinkByte = sink
+	})
+	b.Run("Bytes", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := Bytes(h, r.Handle(), 64); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+var sinkByte byte
