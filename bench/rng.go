@@ -38,8 +38,8 @@ func (r *rng) uniform(lo, hi int) int { return lo + int(r.next()%uint64(hi-lo+1)
 func (r *rng) logUniform(lo, hi int) int {
 	span := uint64(hi - lo + 1)
 	k := r.next() % uint64(bits.Len64(span)+1)
-	w := uint64(1) << k
-	if w > span {
+	w := uint64(1) << k // 0 when k is 64
+	if w == 0 || w > span {
 		w = span
 	}
 	return lo + int(r.next()%w)
