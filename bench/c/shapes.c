@@ -543,6 +543,19 @@ static void malloc_lib(char *out, size_t n) {
 	fclose(f);
 }
 
+/* rng_check prints the RNG's first draws, for bench's test that the C and
+ * Go sequences agree (TestCDriverRNGMatchesGo). */
+static void rng_check(void) {
+	rng r = new_rng((uint64_t)P.seed, 0);
+	printf("{\"next\":[");
+	for (int i = 0; i < 4; i++) printf("%s%llu", i ? "," : "", (unsigned long long)next(&r));
+	printf("],\"uniform\":[");
+	for (int i = 0; i < 4; i++) printf("%s%ld", i ? "," : "", uniform(&r, 8, 1000));
+	printf("],\"log_uniform\":[");
+	for (int i = 0; i < 4; i++) printf("%s%ld", i ? "," : "", log_uniform(&r, 4, 32768));
+	printf("]}\n");
+}
+
 static int split(char *s, char **out) {
 	int n = 0;
 	for (char *t = strtok(s, ","); t && n < MAX_LIST; t = strtok(NULL, ",")) out[n++] = t;
@@ -567,6 +580,10 @@ int main(int argc, char **argv) {
 		char *endp;
 		*specs[j].ptr = strtol(v, &endp, 10);
 		if (*endp || (*specs[j].ptr < 1 && strcmp(k, "zero"))) die("bad value for ", k);
+	}
+	if (workloads && !strcmp(workloads, "rng-check")) {
+		rng_check();
+		return 0;
 	}
 	if (!workloads || !threads) die("need workloads= and threads=", NULL);
 	for (size_t j = 0; j < sizeof specs / sizeof specs[0]; j++)

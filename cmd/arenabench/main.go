@@ -7,7 +7,7 @@
 // Usage:
 //
 //	arenabench [-quick] [-workloads all|NAME,...] [-threads 1,2,4] [-duration 1s]
-//	           [-allocs NAME,...] [-format table|json|jsonl] [-plot out.png]
+//	           [-allocs NAME,...] [-format table|json|jsonl] [-json out.json] [-plot out.png]
 //	           [-shapes bench/c/shapes] [-preload tcmalloc=LIB,jemalloc=LIB,mimalloc=LIB]
 //	           [-arenas arenabench-arenas] [-native-zero] [workload parameter flags]
 //
@@ -61,6 +61,7 @@ type config struct {
 	allocs     []string
 	format     string
 	plot       string
+	jsonFile   string
 	shapes     string
 	preload    map[string]string
 	arenas     string
@@ -98,6 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	threads := fs.String("threads", defaultThreads, "comma-separated thread counts")
 	allocs := fs.String("allocs", strings.Join(defaultAllocs(), ","), "comma-separated allocators, in column order")
 	fs.StringVar(&cfg.format, "format", "table", "output: table, json, or jsonl (one line per run, no table)")
+	fs.StringVar(&cfg.jsonFile, "json", "", "also write the -format json document to this file")
 	fs.StringVar(&cfg.plot, "plot", "", "write a PNG of throughput by thread count to this file")
 	fs.StringVar(&cfg.shapes, "shapes", "", "the C driver (bench/c/shapes.c, built); empty skips native allocators")
 	preload := fs.String("preload", "", "native allocator libraries for LD_PRELOAD, as name=path,...")
@@ -344,6 +346,17 @@ func report(cfg *config, results []bench.Result, notes []string, w io.Writer) er
 			notes = append(notes, "no plot: "+err.Error())
 		}
 	}
+	doc := func() output {
+		return output{
+			Environment: environment(), Params: cfg.params, Allocs: ranAllocs(cfg, results),
+			Rows: bench.Rows(results, cfg.workloads), Results: results, Notes: notes,
+		}
+	}
+	if cfg.jsonFile != "" {
+		if err := writeJSON(cfg.jsonFile, doc()); err != nil {
+			return err
+		}
+	}
 	switch cfg.format {
 	case "jsonl":
 		enc := json.NewEncoder(w)
@@ -359,10 +372,7 @@ func report(cfg *config, results []bench.Result, notes []string, w io.Writer) er
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(output{
-			Environment: environment(), Params: cfg.params, Allocs: ranAllocs(cfg, results),
-			Rows: bench.Rows(results, cfg.workloads), Results: results, Notes: notes,
-		})
+		return enc.Encode(doc())
 	}
 	env := environment()
 	fmt.Fprintf(w, "arenabench %s, %s, GOMAXPROCS %s, %s CPUs, duration %v, seed %d\n\n",
@@ -391,6 +401,14 @@ func ranAllocs(cfg *config, results []bench.Result) []string {
 		}
 	}
 	return out
+}
+
+func writeJSON(path string, doc output) error {
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 func writePlot(cfg *config, results []bench.Result) error {
