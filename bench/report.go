@@ -30,7 +30,10 @@ type Row struct {
 	BestNative string `json:"best_native,omitempty"`
 	// Ratios are offheap's speed relative to the Go heap and to the best
 	// native allocator (throughput ÷ throughput: above 1, offheap is
-	// faster), keyed "offheap-heap/go" and so on.
+	// faster), keyed "offheap-heap/go" and so on. In UnitScaling rows
+	// they compare scaling instead: the other's t/t1 ÷ offheap's (above
+	// 1, offheap scales better), and the best native allocator is the
+	// one that scales best.
 	Ratios map[string]float64 `json:"ratios"`
 	// GoGC is the Go heap run's GC CPU seconds and cycles.
 	GoGCCPUSeconds float64 `json:"go_gc_cpu_seconds,omitempty"`
@@ -92,6 +95,18 @@ func Rows(results []Result, workloads []Workload) []Row {
 				row.GoGCCPUSeconds, row.GoGCCycles = r.GCCPUSeconds, r.GCCycles
 			}
 		}
+		// Scaling rows compare how each allocator scales (its t/t1), not
+		// its speed: the fixed work there is mostly the shape's write
+		// loop, which Go and C compile differently.
+		if row.Unit == UnitScaling {
+			for a := range speed {
+				if v, ok := row.Values[a]; ok && v > 0 {
+					speed[a] = 1 / v
+				} else {
+					delete(speed, a)
+				}
+			}
+		}
 		for _, n := range NativeNames() {
 			if s, ok := speed[n]; ok && (row.BestNative == "" || s > speed[row.BestNative]) {
 				row.BestNative = n
@@ -136,8 +151,12 @@ func WriteTable(w io.Writer, rows []Row, allocs []string) error {
 		NameHeap + "/go": "heap÷go", NameHeap + "/best": "heap÷best",
 		NameCache + "/go": "cache÷go", NameCache + "/best": "cache÷best",
 	}
+	var ratios []string // only for the offheap allocators shown
 	for _, c := range RatioColumns() {
-		head = append(head, short[c])
+		if oh, _, _ := strings.Cut(c, "/"); slices.Contains(allocs, oh) {
+			ratios = append(ratios, c)
+			head = append(head, short[c])
+		}
 	}
 	head = append(head, "best native", "go GC s/cycles")
 	table := [][]string{head}
@@ -146,7 +165,7 @@ func WriteTable(w io.Writer, rows []Row, allocs []string) error {
 		for _, a := range allocs {
 			line = append(line, formatValue(r.Values, a))
 		}
-		for _, c := range RatioColumns() {
+		for _, c := range ratios {
 			if v, ok := r.Ratios[c]; ok {
 				line = append(line, fmt.Sprintf("%.2f×", v))
 			} else {

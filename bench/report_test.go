@@ -99,3 +99,32 @@ func TestWritePlot(t *testing.T) {
 		t.Error("plot with no multi-thread workload: want an error")
 	}
 }
+
+// TestScalingRatios checks that t/t1 rows compare scaling: a native
+// allocator that is faster per operation but scales worse loses.
+func TestScalingRatios(t *testing.T) {
+	ws := []Workload{{Name: "cache-thrash", Unit: UnitScaling}}
+	results := []Result{
+		{Workload: "cache-thrash", Alloc: NameHeap, Threads: 1, Ops: 1000, Seconds: 1},
+		{Workload: "cache-thrash", Alloc: NameHeap, Threads: 2, Ops: 2000, Seconds: 1.2}, // t/t1 1.2
+		{Workload: "cache-thrash", Alloc: NameGlibc, Threads: 1, Ops: 1000, Seconds: 0.5},
+		{Workload: "cache-thrash", Alloc: NameGlibc, Threads: 2, Ops: 2000, Seconds: 1.2}, // t/t1 2.4
+		{Workload: "cache-thrash", Alloc: NameMimalloc, Threads: 1, Ops: 1000, Seconds: 0.5},
+		{Workload: "cache-thrash", Alloc: NameMimalloc, Threads: 2, Ops: 2000, Seconds: 0.9}, // t/t1 1.8
+	}
+	rows := Rows(results, ws)
+	if len(rows) != 2 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	r := rows[1]
+	if r.BestNative != NameMimalloc || !near(r.Ratios[NameHeap+"/best"], 1.8/1.2) {
+		t.Errorf("row %+v: want mimalloc best and heap/best 1.5", r)
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, rows, []string{NameHeap, NameGlibc, NameMimalloc}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "cache÷") {
+		t.Errorf("cache ratio columns without an offheap-cache column:\n%s", b.String())
+	}
+}

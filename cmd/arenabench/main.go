@@ -318,7 +318,7 @@ func progressLine(r bench.Result) string {
 	if r.Error != "" {
 		return s + "error: " + r.Error
 	}
-	s += fmt.Sprintf("%.2f Mops/s (%d ops in %.3fs)", r.OpsPerSec()/1e6, r.Ops, r.Seconds)
+	s += fmt.Sprintf("%.4g ops/s (%d ops in %.3fs)", r.OpsPerSec(), r.Ops, r.Seconds)
 	if r.GCCycles > 0 {
 		s += fmt.Sprintf(", GC %.3f CPU s, %d cycles", r.GCCPUSeconds, r.GCCycles)
 	}
@@ -384,7 +384,8 @@ func report(cfg *config, results []bench.Result, notes []string, w io.Writer) er
 		"ns/pair: one alloc+free pair per thread (lower is better). t/t1: wall time relative to the\n"+
 		"same allocator's 1-thread run with the same work per thread (1.00 is perfect scaling).\n"+
 		"heap÷go, cache÷best...: offheap's throughput over the Go heap's or the best native\n"+
-		"allocator's in the same run (above 1: offheap is faster). go GC: the Go heap run's GC\n"+
+		"allocator's in the same run (above 1: offheap is faster); in t/t1 rows, the other's\n"+
+		"t/t1 over offheap's (above 1: offheap scales better). go GC: the Go heap run's GC\n"+
 		"CPU seconds and cycles during the timed phase.\n")
 	for _, n := range notes {
 		fmt.Fprintln(w, n)
