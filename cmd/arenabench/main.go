@@ -11,9 +11,10 @@
 //	           [-shapes bench/c/shapes] [-preload tcmalloc=LIB,jemalloc=LIB,mimalloc=LIB]
 //	           [-arenas arenabench-arenas] [-native-zero] [workload parameter flags]
 //
-// Go-side allocators run in this process. Native allocators run in the C
-// driver (-shapes), glibc as is and the others under LD_PRELOAD (-preload
-// names each library); go-arena runs in a second build of this command
+// Go-side allocators run in this process, each offheap run on a fresh
+// Heap. Native allocators run in the C driver (-shapes), a process per
+// run, glibc as is and the others under LD_PRELOAD (-preload names each
+// library); go-arena runs in a second build of this command
 // made with GOEXPERIMENT=arenas (-arenas). An allocator asked for but not
 // available is skipped with a line saying why. bench/compare.sh builds all
 // of it and runs the whole comparison (make bench-compare).
@@ -432,5 +433,7 @@ func environment() map[string]string {
 		"goos":       runtime.GOOS + "/" + runtime.GOARCH,
 		"gomaxprocs": strconv.Itoa(runtime.GOMAXPROCS(0)),
 		"cpus":       strconv.Itoa(runtime.NumCPU()),
+		"gogc":       os.Getenv("GOGC"),
+		"gomemlimit": os.Getenv("GOMEMLIMIT"),
 	}
 }

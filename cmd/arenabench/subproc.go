@@ -12,13 +12,23 @@ import (
 	"github.com/offheap/offheap/bench"
 )
 
-// runNative runs workload w at each thread count in the C driver, one
-// process for the workload, under LD_PRELOAD for every allocator but
-// glibc. It checks the driver found the preloaded library mapped, so a
-// preload that silently did not take is an error, not glibc's figures
-// under another name.
+// runNative runs workload w at each thread count in the C driver, under
+// LD_PRELOAD for every allocator but glibc.
 func runNative(cfg *config, alloc string, w bench.Workload, threads []int) []bench.Result {
-	args := append([]string{"alloc=" + alloc, "workloads=" + w.Name, "threads=" + joinInts(threads)}, cfg.params.Args()...)
+	var rs []bench.Result
+	for _, t := range threads {
+		rs = append(rs, runNativeOnce(cfg, alloc, w, t))
+	}
+	return rs
+}
+
+// runNativeOnce runs one workload at one thread count in a process of its
+// own, so every native run starts from a fresh allocator as every offheap
+// run starts from a fresh Heap. It checks the driver found the preloaded
+// library mapped, so a preload that silently did not take is an error,
+// not glibc's figures under another name.
+func runNativeOnce(cfg *config, alloc string, w bench.Workload, threads int) bench.Result {
+	args := append([]string{"alloc=" + alloc, "workloads=" + w.Name, "threads=" + fmt.Sprint(threads)}, cfg.params.Args()...)
 	if cfg.nativeZero {
 		args = append(args, "zero=1")
 	} else {
@@ -30,21 +40,15 @@ func runNative(cfg *config, alloc string, w bench.Workload, threads []int) []ben
 	if lib != "" {
 		cmd.Env = append(cmd.Env, "LD_PRELOAD="+lib)
 	}
-	rs := runChild(cmd, alloc, w, threads)
-	for i := range rs {
-		r := &rs[i]
-		if r.Error != "" {
-			continue
-		}
-		want := "lib" + alloc
-		if alloc == bench.NameGlibc {
-			want = "libc"
-		}
-		if !strings.HasPrefix(r.MallocLib, want) {
-			r.Error = fmt.Sprintf("the driver ran on %q, not %s (LD_PRELOAD=%s)", r.MallocLib, alloc, lib)
-		}
+	r := runChild(cmd, alloc, w, []int{threads})[0]
+	want := "lib" + alloc
+	if alloc == bench.NameGlibc {
+		want = "libc"
 	}
-	return rs
+	if r.Error == "" && !strings.HasPrefix(r.MallocLib, want) {
+		r.Error = fmt.Sprintf("the driver ran on %q, not %s (LD_PRELOAD=%s)", r.MallocLib, alloc, lib)
+	}
+	return r
 }
 
 // runArenas runs workload w on go-arena in the GOEXPERIMENT=arenas build.
