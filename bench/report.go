@@ -95,6 +95,10 @@ func Rows(results []Result, workloads []Workload) []Row {
 				row.GoGCCPUSeconds, row.GoGCCycles = r.GCCPUSeconds, r.GCCycles
 			}
 		}
+		if row.Unit == UnitScaling && row.Threads == 1 {
+			rows = append(rows, row) // t/t1 is 1 for all: nothing to compare
+			continue
+		}
 		// Scaling rows compare how each allocator scales (its t/t1), not
 		// its speed: the fixed work there is mostly the shape's write
 		// loop, which Go and C compile differently.

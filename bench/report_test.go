@@ -128,3 +128,17 @@ func TestScalingRatios(t *testing.T) {
 		t.Errorf("cache ratio columns without an offheap-cache column:\n%s", b.String())
 	}
 }
+
+func TestMedian(t *testing.T) {
+	rs := []Result{
+		{Ops: 300, Seconds: 1}, {Ops: 100, Seconds: 1}, {Ops: 200, Seconds: 1},
+	}
+	m := Median(rs)
+	if m.Ops != 200 || m.Runs != 3 || !near(m.SpreadPct, 100) {
+		t.Errorf("Median = %+v; want the 200-op run, 3 runs, 100%% spread", m)
+	}
+	rs[1].Error = "boom"
+	if m := Median(rs); m.Error != "boom" {
+		t.Errorf("Median with a failed run = %+v; want the failure", m)
+	}
+}

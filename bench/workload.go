@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"unsafe"
 )
 
@@ -84,6 +86,30 @@ type Result struct {
 	// allocators only), proof that LD_PRELOAD took.
 	MallocLib string `json:"malloc_lib,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// Runs is how many runs this result is the median of (Median), and
+	// SpreadPct their throughputs' range as a percentage of the median's:
+	// a noise gauge.
+	Runs      int     `json:"runs,omitempty"`
+	SpreadPct float64 `json:"spread_pct,omitempty"`
+}
+
+// Median returns the run of rs with the median throughput (the lower
+// middle one for an even count), with Runs and SpreadPct set; the first
+// failed run if any failed.
+func Median(rs []Result) Result {
+	for _, r := range rs {
+		if r.Error != "" {
+			return r
+		}
+	}
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b Result) int { return cmp.Compare(a.OpsPerSec(), b.OpsPerSec()) })
+	m := sorted[(len(sorted)-1)/2]
+	m.Runs = len(rs)
+	if med := m.OpsPerSec(); med > 0 {
+		m.SpreadPct = 100 * (sorted[len(sorted)-1].OpsPerSec() - sorted[0].OpsPerSec()) / med
+	}
+	return m
 }
 
 // OpsPerSec is the run's throughput.

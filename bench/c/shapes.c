@@ -523,8 +523,8 @@ static double run_one(const char *name, int threads, uint64_t *ops) {
 	return -1;
 }
 
-/* malloc_lib names the first mapped library with "malloc" in its name
- * (libtcmalloc_minimal, libjemalloc, libmimalloc), "libc" if none. */
+/* malloc_lib names the first mapped tcmalloc, jemalloc or mimalloc
+ * library, "libc" if none. */
 static void malloc_lib(char *out, size_t n) {
 	snprintf(out, n, "libc");
 	FILE *f = fopen("/proc/self/maps", "r");
@@ -535,7 +535,7 @@ static void malloc_lib(char *out, size_t n) {
 		if (!path) continue;
 		char *base = strrchr(path, '/') + 1;
 		base[strcspn(base, "\n")] = 0;
-		if (strstr(base, "malloc") && strstr(base, ".so")) {
+		if ((strstr(base, "tcmalloc") || strstr(base, "jemalloc") || strstr(base, "mimalloc")) && strstr(base, ".so")) {
 			snprintf(out, n, "%s", base);
 			break;
 		}

@@ -9,7 +9,7 @@
 //	arenabench [-quick] [-workloads all|NAME,...] [-threads 1,2,4] [-duration 1s]
 //	           [-allocs NAME,...] [-format table|json|jsonl] [-json out.json] [-plot out.png]
 //	           [-shapes bench/c/shapes] [-preload tcmalloc=LIB,jemalloc=LIB,mimalloc=LIB]
-//	           [-arenas arenabench-arenas] [-native-zero] [workload parameter flags]
+//	           [-arenas arenabench-arenas] [-native-zero] [-count N] [workload parameter flags]
 //
 // Go-side allocators run in this process, each offheap run on a fresh
 // Heap. Native allocators run in the C driver (-shapes), a process per
@@ -67,6 +67,7 @@ type config struct {
 	preload    map[string]string
 	arenas     string
 	nativeZero bool
+	count      int
 }
 
 func main() {
@@ -105,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.shapes, "shapes", "", "the C driver (bench/c/shapes.c, built); empty skips native allocators")
 	preload := fs.String("preload", "", "native allocator libraries for LD_PRELOAD, as name=path,...")
 	fs.StringVar(&cfg.arenas, "arenas", "", "this command built with GOEXPERIMENT=arenas, for go-arena; empty skips it unless this binary has arenas")
+	fs.IntVar(&cfg.count, "count", 1, "run each allocator, shape and thread count this many times and report the median run (by throughput)")
 	fs.BoolVar(&cfg.nativeZero, "native-zero", false, "native allocators use calloc (zeroed, as offheap and make) instead of malloc")
 	fs.DurationVar(&p.Duration, "duration", p.Duration, "timed phase of each throughput run")
 	fs.Uint64Var(&p.Seed, "seed", p.Seed, "RNG seed, the same for every allocator")
@@ -144,6 +146,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.count < 1 {
+		return nil, fmt.Errorf("-count %d: want at least 1", cfg.count)
 	}
 	var err error
 	if cfg.workloads, err = pickWorkloads(*workloads); err != nil {
@@ -251,27 +256,32 @@ func runAll(cfg *config, progress io.Writer) ([]bench.Result, []string) {
 			if skip[a] {
 				continue
 			}
-			var rs []bench.Result
 			pv, ok := inProcess[a]
-			switch {
-			case ok && pv.BulkOnly && !w.Bulk:
+			if (ok && pv.BulkOnly || a == bench.NameGoArena) && !w.Bulk {
 				continue // go-arena frees only in bulk
-			case ok:
-				for _, t := range threads {
-					rs = append(rs, bench.Run(pv, w, t, &cfg.params))
-				}
-			case a == bench.NameGoArena:
-				if !w.Bulk {
-					continue
-				}
-				rs = runArenas(cfg, w, threads)
-			default:
-				rs = runNative(cfg, a, w, threads)
 			}
-			for _, r := range rs {
-				fmt.Fprintln(progress, "arenabench:", progressLine(r))
+			// runs[i] collects thread count i's repeats.
+			runs := make([][]bench.Result, len(threads))
+			for range cfg.count {
+				var rs []bench.Result
+				switch {
+				case ok:
+					for _, t := range threads {
+						rs = append(rs, bench.Run(pv, w, t, &cfg.params))
+					}
+				case a == bench.NameGoArena:
+					rs = runArenas(cfg, w, threads)
+				default:
+					rs = runNative(cfg, a, w, threads)
+				}
+				for i, r := range rs {
+					fmt.Fprintln(progress, "arenabench:", progressLine(r))
+					runs[i] = append(runs[i], r)
+				}
 			}
-			results = append(results, rs...)
+			for _, rs := range runs {
+				results = append(results, bench.Median(rs))
+			}
 		}
 	}
 	return results, notes
@@ -337,10 +347,18 @@ type output struct {
 }
 
 func report(cfg *config, results []bench.Result, notes []string, w io.Writer) error {
+	var noisiest bench.Result
 	for _, r := range results {
 		if r.Error != "" {
 			notes = append(notes, fmt.Sprintf("error: %s/%s/%d: %s", r.Workload, r.Alloc, r.Threads, r.Error))
 		}
+		if r.SpreadPct > noisiest.SpreadPct {
+			noisiest = r
+		}
+	}
+	if cfg.count > 1 && noisiest.Runs > 0 {
+		notes = append(notes, fmt.Sprintf("medians of %d runs; widest spread %.0f%% of the median (%s/%s/%d)",
+			cfg.count, noisiest.SpreadPct, noisiest.Workload, noisiest.Alloc, noisiest.Threads))
 	}
 	if cfg.plot != "" {
 		if err := writePlot(cfg, results); err != nil {
