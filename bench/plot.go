@@ -96,7 +96,7 @@ func WritePlot(w io.Writer, results []Result, workloads []Workload, allocs []str
 		}
 		slices.Sort(xs)
 		ymax *= 1.1
-		drawText(img, x0+marginL, y0+8, name+" mops/s", color.RGBA{0, 0, 0, 255})
+		drawText(img, x0+marginL, y0+8, name, color.RGBA{0, 0, 0, 255}) // the unit is in the footer
 		axes(img, plotArea, xs, ymax)
 		xpos := func(t int) int {
 			if len(xs) == 1 {
