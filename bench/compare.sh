@@ -52,14 +52,22 @@ find_lib() {
 }
 
 APT_UPDATED=
+# apt_install installs packages $@, or says why it cannot and fails.
 apt_install() {
-	[ -n "${BENCH_NO_APT:-}" ] && return 1
-	command -v apt-get >/dev/null 2>&1 || return 1
+	if [ -n "${BENCH_NO_APT:-}" ]; then
+		say "not installing $*: BENCH_NO_APT is set"
+		return 1
+	fi
+	if ! command -v apt-get >/dev/null 2>&1; then
+		say "not installing $*: no apt-get"
+		return 1
+	fi
 	if [ "$(id -u)" = 0 ]; then
 		SUDO=
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
 		SUDO="sudo -n"
 	else
+		say "not installing $*: not root and no passwordless sudo"
 		return 1
 	fi
 	# shellcheck disable=SC2086
@@ -74,9 +82,10 @@ apt_install() {
 
 # The C driver.
 SHAPES=
+CGO=1
 if ! command -v "$CC" >/dev/null 2>&1; then
 	say "no C compiler ($CC): installing gcc"
-	apt_install gcc libc6-dev || say "cannot install gcc (see $OUT/apt.log)"
+	apt_install gcc libc6-dev || say "cannot install gcc (apt-get output, if it ran: $OUT/apt.log)"
 fi
 if command -v "$CC" >/dev/null 2>&1; then
 	if "$CC" -O2 -pthread -o "$OUT/shapes" bench/c/shapes.c; then
@@ -86,6 +95,7 @@ if command -v "$CC" >/dev/null 2>&1; then
 	fi
 else
 	say "skipping native allocators and cgo: no C compiler"
+	CGO=0
 fi
 
 # The preloaded allocators.
@@ -94,7 +104,7 @@ for a in tcmalloc jemalloc mimalloc; do
 	lib=$(find_lib "$(lib_of $a)")
 	if [ -z "$lib" ]; then
 		say "installing $(pkg_of $a) for $a"
-		apt_install "$(pkg_of $a)" || say "cannot install $(pkg_of $a) (see $OUT/apt.log)"
+		apt_install "$(pkg_of $a)" || say "cannot install $(pkg_of $a) (apt-get output, if it ran: $OUT/apt.log)"
 		lib=$(find_lib "$(lib_of $a)")
 	fi
 	if [ -n "$lib" ]; then
@@ -106,12 +116,12 @@ for a in tcmalloc jemalloc mimalloc; do
 done
 
 # arenabench, with cgo when there is a C compiler, and its arenas twin.
-if ! "$GO" build -o "$OUT/arenabench" ./cmd/arenabench; then
+if ! CGO_ENABLED=$CGO "$GO" build -o "$OUT/arenabench" ./cmd/arenabench; then
 	say "cannot build cmd/arenabench"
 	exit 1
 fi
 ARENAS=
-if GOEXPERIMENT=arenas "$GO" build -o "$OUT/arenabench-arenas" ./cmd/arenabench 2>"$OUT/arenas-build.log"; then
+if CGO_ENABLED=$CGO GOEXPERIMENT=arenas "$GO" build -o "$OUT/arenabench-arenas" ./cmd/arenabench 2>"$OUT/arenas-build.log"; then
 	ARENAS=$OUT/arenabench-arenas
 else
 	say "skipping go-arena: GOEXPERIMENT=arenas does not build with $($GO version) (see $OUT/arenas-build.log)"
