@@ -366,8 +366,10 @@ func report(cfg *config, results []bench.Result, notes []string, w io.Writer) er
 		}
 	}
 	doc := func() output {
+		env := environment()
+		env["native_alloc"] = map[bool]string{false: "malloc", true: "calloc"}[cfg.nativeZero]
 		return output{
-			Environment: environment(), Params: cfg.params, Allocs: ranAllocs(cfg, results),
+			Environment: env, Params: cfg.params, Allocs: ranAllocs(cfg, results),
 			Rows: bench.Rows(results, cfg.workloads), Results: results, Notes: notes,
 		}
 	}
@@ -406,6 +408,9 @@ func report(cfg *config, results []bench.Result, notes []string, w io.Writer) er
 		"allocator's in the same run (above 1: offheap is faster); in t/t1 rows, the other's\n"+
 		"t/t1 over offheap's (above 1: offheap scales better). go GC: the Go heap run's GC\n"+
 		"CPU seconds and cycles during the timed phase.\n")
+	if slices.ContainsFunc(results, func(r bench.Result) bool { return slices.Contains(bench.NativeNames(), r.Alloc) }) {
+		fmt.Fprintln(w, nativeNote(cfg))
+	}
 	for _, n := range notes {
 		fmt.Fprintln(w, n)
 	}
@@ -442,6 +447,15 @@ func writePlot(cfg *config, results []bench.Result) error {
 		return err
 	}
 	return f.Close()
+}
+
+// nativeNote says how the C driver allocates: offheap, make, arenas and
+// cgo's calloc all hand out zeroed memory; malloc does not.
+func nativeNote(cfg *config) string {
+	if cfg.nativeZero {
+		return "Native allocators: calloc (zeroed memory, as offheap, go, go-arena and cgo)."
+	}
+	return "Native allocators: malloc, memory not zeroed (offheap, go, go-arena and cgo zero it); -native-zero uses calloc."
 }
 
 func environment() map[string]string {
