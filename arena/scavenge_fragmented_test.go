@@ -13,6 +13,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/offheap/offheap/mmap"
 	"github.com/offheap/offheap/pages"
 )
 
@@ -272,5 +273,53 @@ func TestScavengeSinglePageRuns(t *testing.T) {
 	if st.ScavengeReleased < uint64(single)*pages.PageSize {
 		t.Fatalf("ScavengeReleased %d bytes, want >= %d", st.ScavengeReleased, single*pages.PageSize)
 	}
+	scavVerify(t, h)
+}
+
+// A refused madvise in a batched release of single pages: the runs of
+// that call go back unreleased (counted as committed, retried by the next
+// release), the others are released, and nothing is lost.
+func TestScavengeSinglePageRunsFault(t *testing.T) {
+	const objects = 512
+	fi := mmap.NewFaultInjector(mmap.Real())
+	h := newScavHeap(t, Config{Reserve: 256 << 20, ScavengeDelay: -1, Kernel: fi})
+	ps := make([]unsafe.Pointer, objects)
+	for i := range ps {
+		p, err := h.Alloc(pages.PageSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scavTouch(p, pages.PageSize)
+		ps[i] = p
+	}
+	slices.SortFunc(ps, func(a, b unsafe.Pointer) int { return cmp.Compare(uintptr(a), uintptr(b)) })
+	for i := 0; i < len(ps); i += 2 {
+		if err := h.Free(ps[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.trimPerP() // nothing cached: every free page is the scavenger's
+	before := h.Stats()
+	fi.FailNth(mmap.OpDecommit, fi.Calls(mmap.OpDecommit)+3)
+	rel := h.Scavenge()
+	st := h.Stats()
+	scavVerify(t, h)
+	if st.ScavengeFailures != before.ScavengeFailures+1 {
+		t.Fatalf("failures %d -> %d, want one more", before.ScavengeFailures, st.ScavengeFailures)
+	}
+	left := st.ScavengeFreeCommitted
+	if rel == 0 || left == 0 || rel+left != before.ScavengeFreeCommitted {
+		t.Fatalf("released %d, %d left committed, %d were", rel, left, before.ScavengeFreeCommitted)
+	}
+	rel2 := h.Scavenge()
+	st = h.Stats()
+	if rel2 != left || st.ScavengeFreeCommitted != 0 {
+		t.Fatalf("second Scavenge released %d of %d; %d left", rel2, left, st.ScavengeFreeCommitted)
+	}
+	if rss := heapRSS(t, h); rss > st.HeapInuse+1<<20 {
+		t.Fatalf("heap RSS %.1f MiB, HeapInuse %.1f MiB", mib(rss), mib(st.HeapInuse))
+	}
+	t.Logf("%d single pages: first Scavenge released %d KiB, one call refused (%d KiB kept), second released it; %d release calls",
+		objects/2, rel>>10, left>>10, st.ScavengeReleaseCalls-before.ScavengeReleaseCalls)
 	scavVerify(t, h)
 }
