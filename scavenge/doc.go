@@ -75,7 +75,7 @@
 // page. Measured here (2 vCPU KVM, Linux 6.18, from Go with its other
 // threads running, on a busy machine), releasing resident 8 KiB heap pages:
 //
-//	run length         per call    per 4 KiB page
+//	run length         per call    per 4 KiB page, call included
 //	1 page (8 KiB)       3.5 µs      1.75 µs
 //	8 pages (64 KiB)    11 µs        0.70 µs
 //	64 pages (512 KiB)  42 µs        0.33 µs
@@ -116,8 +116,9 @@
 //
 // Whole huge pages go back before any huge page is broken up: each cycle
 // asks first for runs of whole, aligned 2 MiB blocks, and only once it
-// finds none (a pass over the chunks under the lock, so it is not repeated
-// in that cycle) releases runs of any length. Since only the excess above
+// finds none (a pass over the chunks under the lock, ~10 ns a chunk with
+// no free run that long, so it is not repeated in that cycle) releases
+// runs of any length. Since only the excess above
 // the goal is released, the retained cushion tends to be made of
 // fragments: free pages inside huge pages that are mostly in use stay
 // committed when the excess is small, and those huge pages stay whole.
@@ -125,7 +126,12 @@
 // with THP "madvise" nothing is huge without it. (With max_ptes_none at
 // its default, khugepaged may still re-collapse a mostly free 2 MiB
 // range; golang/go#64332. We never call MADV_COLLAPSE, and no madvise runs
-// under a lock: golang/go#63334.)
+// under a lock: golang/go#63334.) That is the one case where resident
+// memory can stay above what the goal promises: with HugePages, pages
+// released from inside a partly used 2 MiB range can come back, zeroed,
+// when khugepaged collapses the range (max_ptes_none 511 lets one
+// resident 4 KiB page be enough). Without HugePages, under THP "madvise",
+// it does not happen.
 //
 // # Why MADV_DONTNEED by default
 //
