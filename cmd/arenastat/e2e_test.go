@@ -127,6 +127,26 @@ func TestE2ERunFormats(t *testing.T) {
 	}
 }
 
+// TestE2EMassDelete runs massdelete at a tiny scale: its JSON has the
+// curve, a sample right after the delete, one a second and one at the
+// end, and the table prints the curve and the final heap report.
+func TestE2EMassDelete(t *testing.T) {
+	var rep Report
+	if err := json.Unmarshal([]byte(ok(t, "run", "-workload", "massdelete", "-fill", "8MiB", "-duration", "1500ms", "-format", "json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	checkMassDelete(t, &rep, 8<<20)
+	if n := len(rep.Curve); n < 3 || rep.Curve[n-1].T < 1500*time.Millisecond {
+		t.Fatalf("curve of %d samples over 1.5 s, last at %v", n, rep.Curve[n-1].T)
+	}
+	out := ok(t, "run", "-workload", "massdelete", "-fill", "4MiB", "-duration", "200ms")
+	for _, want := range []string{"filled 4.0 MiB", "use/live", "== after deleting 90 % ==", "== after churn ==", "size classes with activity"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("massdelete table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestE2EReplay(t *testing.T) {
 	for _, name := range []string{"mixed.trace", "growshrink.trace"} {
 		out := ok(t, "replay", filepath.Join("..", "..", "testdata", "traces", name))
@@ -274,7 +294,9 @@ func TestE2EBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"run", "-workload", "nope"}, 2, `unknown workload "nope" (valid: growshrink, mixed, small)`},
+		{[]string{"run", "-workload", "nope"}, 2, `unknown workload "nope" (valid: growshrink, massdelete, mixed, small)`},
+		{[]string{"run", "-workload", "massdelete", "-fill", "0"}, 2, "-fill 0 out of range"},
+		{[]string{"run", "-fill", "lots"}, 2, "bad byte count"},
 		{[]string{"replay", filepath.Join(dir, "missing.trace")}, 1, "no such file"},
 		{[]string{"replay", bad}, 1, `line 3: unknown op "x"`},
 		{[]string{"replay"}, 2, "want one trace file"},

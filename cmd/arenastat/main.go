@@ -5,7 +5,7 @@
 // Usage:
 //
 //	arenastat [run flags]                    the default workload (mixed, 3s)
-//	arenastat run -workload NAME -duration D -goroutines N -memlimit BYTES [-ops N] [-record FILE]
+//	arenastat run -workload NAME -duration D -goroutines N -memlimit BYTES [-ops N] [-record FILE] [-fill BYTES]
 //	arenastat replay [-memlimit BYTES|none|auto] FILE
 //	arenastat attach [-watch D] [-count N] URL
 //	arenastat map [-o map.png] [-duration D] [URL]
@@ -18,7 +18,10 @@
 // the first allocation the limit refuses; run defaults to none. Workloads: mixed (producers
 // and consumers passing mixed-size objects over channels), small (steady
 // small objects), growshrink (grow to a peak, free most, scavenge: memory
-// coming back). Traces are in the format of package
+// coming back), massdelete (fill -fill bytes of 64-512 B objects, delete
+// 90 % at random, then churn at the live size left for -duration, 30s by
+// default, printing in-use memory over live memory every second: does
+// the heap shrink back to its live size?). Traces are in the format of package
 // github.com/offheap/offheap/trace; URLs are those of an arenahttp handler,
 // e.g. http://localhost:6060/debug/offheap/.
 //
@@ -63,7 +66,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"run", "[-workload NAME] [-duration D] [-goroutines N] [-memlimit BYTES|none|auto] [-ops N] [-record FILE] [-format F]",
+	{"run", "[-workload NAME] [-duration D] [-goroutines N] [-memlimit BYTES|none|auto] [-ops N] [-record FILE] [-fill BYTES] [-format F]",
 		"run a workload on a fresh heap and report", runCmd},
 	{"replay", "[-memlimit BYTES|none|auto] [-format F] FILE", "replay an allocation trace on a fresh heap and report", replayCmd},
 	{"attach", "[-watch D] [-count N] [-format F] URL", "report a live process's heap, read from its arenahttp handler", attachCmd},

@@ -25,7 +25,7 @@ func mapCmd(args []string, out *output) error {
 	var source string
 	switch len(pos) {
 	case 0:
-		cfg := runConfig{workload: defaultWorkload, duration: *d, goroutines: defaultGoroutines}
+		cfg := runConfig{workload: defaultWorkload, duration: *d, goroutines: defaultGoroutines, fill: massDefaultFill}
 		if err := cfg.check(); err != nil {
 			return usageError{err}
 		}

@@ -14,8 +14,11 @@ import (
 type Report struct {
 	Title   string   `json:"title"`
 	Summary *Summary `json:"summary,omitempty"`
-	Phases  []Phase  `json:"phases"`
-	Rates   *Rates   `json:"rates,omitempty"`
+	// Curve is massdelete's curve: the heap's figures every second of the
+	// churn after the delete.
+	Curve  []CurveSample `json:"curve,omitempty"`
+	Phases []Phase       `json:"phases"`
+	Rates  *Rates        `json:"rates,omitempty"`
 }
 
 // Phase is a snapshot taken at a named moment.
@@ -39,6 +42,9 @@ type Summary struct {
 	// MemoryLimit says what -memlimit gave the heap and where it came from
 	// (auto: from /proc/meminfo).
 	MemoryLimit string `json:"memory_limit,omitempty"`
+	// Churn is what massdelete did and when in-use memory reached its
+	// target.
+	Churn *ChurnSummary `json:"churn,omitempty"`
 }
 
 // Rates are the changes per second between two snapshots (attach -watch).
@@ -120,6 +126,9 @@ func (r *Report) writeTable(w io.Writer) error {
 		if s.Scavenged > 0 {
 			ew.Printf("  Scavenge returned %s to the kernel\n", heapview.Bytes(s.Scavenged))
 		}
+		if c := s.Churn; c != nil {
+			writeChurn(ew, c, r.Curve)
+		}
 	}
 	if rt := r.Rates; rt != nil {
 		ew.Printf("  over %s: %.0f allocs/s, %.0f frees/s, %s/s released, live %s/s, committed %s/s\n",
@@ -150,4 +159,27 @@ func signedBytes(v float64) string {
 		return "-" + heapview.Bytes(uint64(-v))
 	}
 	return heapview.Bytes(uint64(v))
+}
+
+// writeChurn writes massdelete's summary and curve.
+func writeChurn(ew *heapview.ErrWriter, c *ChurnSummary, curve []CurveSample) {
+	ew.Printf("  filled %s in %s, deleted %d %% at random, churned at %s live\n",
+		heapview.Bytes(c.Fill), c.FillTime.Round(time.Millisecond), c.DeletedPercent, heapview.Bytes(c.LiveAfterDelete))
+	switch {
+	case c.BelowTarget:
+		ew.Printf("  in use / live fell below %.1f %s after the delete\n", c.TargetRatio, c.BelowTargetAt.Round(100*time.Millisecond))
+	case len(curve) > 0:
+		last := curve[len(curve)-1]
+		ew.Printf("  in use / live did not fall below %.1f in %s (%.2f at the end)\n", c.TargetRatio,
+			last.T.Round(100*time.Millisecond), last.InusePerLive)
+	}
+	ew.Printf("\n  %7s %11s %11s %8s %11s %11s %11s\n", "t", "in use", "live", "use/live", "committed", "resident", "released")
+	for _, s := range curve {
+		rss := "unknown"
+		if s.RSSKnown {
+			rss = heapview.Bytes(s.RSS)
+		}
+		ew.Printf("  %6.1fs %11s %11s %8.2f %11s %11s %11s\n", s.T.Seconds(), heapview.Bytes(s.HeapInuse),
+			heapview.Bytes(s.HeapAlloc), s.InusePerLive, heapview.Bytes(s.Committed), rss, heapview.Bytes(s.HeapReleased))
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -17,6 +18,9 @@ const (
 	maxGoroutines = 1024
 	// maxDuration bounds -duration, to catch a mistyped unit.
 	maxDuration = 24 * time.Hour
+	// maxFill bounds -fill, to catch a mistyped unit before it meets the
+	// memory limit or the kernel's OOM killer.
+	maxFill = 1 << 40
 )
 
 // runConfig is what a workload run needs.
@@ -28,6 +32,7 @@ type runConfig struct {
 	limitNote  string // what memLimit is and where it came from
 	maxAllocs  uint64
 	record     string // trace file; "" for none
+	fill       uint64 // massdelete: the bytes to allocate before the delete
 }
 
 func (c *runConfig) check() error {
@@ -40,6 +45,9 @@ func (c *runConfig) check() error {
 	if c.goroutines < 1 || c.goroutines > maxGoroutines {
 		return fmt.Errorf("-goroutines %d out of range [1, %d]", c.goroutines, maxGoroutines)
 	}
+	if c.fill == 0 || c.fill > maxFill {
+		return fmt.Errorf("-fill %d out of range (0, %d]", c.fill, uint64(maxFill))
+	}
 	return nil
 }
 
@@ -47,13 +55,16 @@ func runCmd(args []string, out *output) error {
 	fs := newFlagSet("run")
 	cfg := runConfig{}
 	fs.StringVar(&cfg.workload, "workload", defaultWorkload, "workload: "+workloadNames())
-	fs.DurationVar(&cfg.duration, "duration", defaultDuration, "how long to run")
+	fs.DurationVar(&cfg.duration, "duration", defaultDuration,
+		fmt.Sprintf("how long to run (massdelete: how long to churn after the delete, default %s)", massDuration))
 	fs.IntVar(&cfg.goroutines, "goroutines", defaultGoroutines, "worker goroutines, each with an arena.Cache")
 	// A workload stays within its own bounds (and counts out-of-memory
 	// failures rather than stopping at one): no limit unless asked.
 	fs.addMemLimit(memLimitNone)
 	fs.Uint64Var(&cfg.maxAllocs, "ops", 0, "stop after this many allocations (0: run for -duration)")
 	fs.StringVar(&cfg.record, "record", "", "write the run's allocation trace to this file")
+	fill := bytesFlag(massDefaultFill)
+	fs.Var(&fill, "fill", "massdelete: `BYTES` of 64-512 B objects to allocate before deleting 90 % of them (256MiB, 1GiB)")
 	fs.addFormat()
 	pos, err := fs.parse(args, out)
 	if err != nil {
@@ -63,6 +74,12 @@ func runCmd(args []string, out *output) error {
 		return usagef("unexpected argument %q", pos[0])
 	}
 	cfg.memLimit, cfg.limitNote = fs.memoryLimit()
+	cfg.fill = uint64(fill)
+	// A workload with its own default run length gets it unless -duration
+	// was given.
+	if wl, ok := workloads[cfg.workload]; ok && wl.duration > 0 && !flagGiven(fs.FlagSet, "duration") {
+		cfg.duration = wl.duration
+	}
 	if err := cfg.check(); err != nil {
 		return usageError{err}
 	}
@@ -94,8 +111,9 @@ func runWorkload(cfg runConfig, out *output, inspect func(h *arena.Heap)) (*Repo
 		rec = trace.NewRecorder(traceFile, h)
 	}
 
-	w := newWorker(h, cfg.duration, cfg.goroutines, cfg.maxAllocs, rec)
-	defer w.timer.Stop()
+	w := newWorker(h, cfg.duration, cfg.goroutines, cfg.maxAllocs, rec, wl.lateClock)
+	w.fill = cfg.fill
+	defer w.stopClock()
 	stop := func() {}
 	if out.terminal {
 		stop = startProgress(out.stderr, cfg.workload, w.elapsed, func() string {
@@ -103,7 +121,7 @@ func runWorkload(cfg runConfig, out *output, inspect func(h *arena.Heap)) (*Repo
 		})
 	}
 	phases, cleanup, err := wl.run(w)
-	took := time.Since(w.start)
+	took := time.Since(w.begun)
 	stop()
 	if err == nil {
 		err = w.err
@@ -133,8 +151,31 @@ func runWorkload(cfg runConfig, out *output, inspect func(h *arena.Heap)) (*Repo
 			Workload: cfg.workload, Duration: took, Goroutines: cfg.goroutines,
 			Allocs: w.allocs.Load(), Frees: w.frees.Load(), AllocBytes: w.allocBytes.Load(),
 			OOM: w.oom.Load(), Scavenged: w.scavenged, MemoryLimit: cfg.limitNote,
+			Churn: w.churn,
 		},
+		Curve:  w.curve,
 		Phases: phases,
 	}
 	return rep, nil
+}
+
+// flagGiven reports whether the flag name was given on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// bytesFlag is a byte count flag: plain or with a unit (parseBytes).
+type bytesFlag uint64
+
+func (b *bytesFlag) String() string { return fmt.Sprint(uint64(*b)) }
+
+func (b *bytesFlag) Set(s string) error {
+	n, err := parseBytes(s)
+	if err != nil {
+		return err
+	}
+	*b = bytesFlag(n)
+	return nil
 }

@@ -28,6 +28,15 @@ type workload struct {
 	// snapshotted itself (none: the runner takes one at the end) and a
 	// cleanup that frees what the workload still holds.
 	run func(w *worker) (phases []Phase, cleanup func(), err error)
+	// duration is the default -duration, where the default run length
+	// (defaultDuration) does not suit the workload; 0 for that default.
+	duration time.Duration
+	// lateClock: the workload starts the run's clock itself
+	// (worker.startClock) once its set-up is done, so that -duration
+	// measures what comes after the set-up (massdelete: the churn after
+	// the fill and the delete). Until then w.stopped() is false unless -ops
+	// or a failure stopped the run.
+	lateClock bool
 }
 
 var workloads = map[string]workload{}
@@ -51,22 +60,53 @@ type worker struct {
 	goroutines int
 	maxAllocs  uint64          // stop after this many allocations; 0: no bound
 	rec        *trace.Recorder // nil unless recording
+	fill       uint64          // -fill: the bytes massdelete allocates before its delete
 
-	start time.Time
-	stop  atomic.Bool
+	begun time.Time // when the run began, set-up included; read by the runner only
+	// clockStart is when the run's clock started (unix nanoseconds), 0
+	// before: atomic because the progress bar reads it while a lateClock
+	// workload sets it.
+	clockStart atomic.Int64
+	stop       atomic.Bool
+	// timer ends the run -duration after the clock started; nil before.
+	// Set by startClock, stopped by stopClock, both on the goroutine that
+	// runs the workload.
 	timer *time.Timer
 
 	allocs, frees, allocBytes, oom atomic.Uint64
 	scavenged                      uint64 // what a workload's Scavenge call returned
 
+	// What massdelete measured, for the report; set by the workload before
+	// it returns.
+	curve []CurveSample
+	churn *ChurnSummary
+
 	errOnce sync.Once
 	err     error
 }
 
-func newWorker(h *arena.Heap, d time.Duration, goroutines int, maxAllocs uint64, rec *trace.Recorder) *worker {
-	w := &worker{h: h, duration: d, goroutines: goroutines, maxAllocs: maxAllocs, rec: rec, start: time.Now()}
-	w.timer = time.AfterFunc(d, func() { w.stop.Store(true) })
+// newWorker returns a run's state; unless late, the run's clock starts
+// now.
+func newWorker(h *arena.Heap, d time.Duration, goroutines int, maxAllocs uint64, rec *trace.Recorder, late bool) *worker {
+	w := &worker{h: h, duration: d, goroutines: goroutines, maxAllocs: maxAllocs, rec: rec, begun: time.Now()}
+	if !late {
+		w.startClock()
+	}
 	return w
+}
+
+// startClock starts the run's clock: the run stops -duration from now.
+// Called once, on the goroutine that runs the workload.
+func (w *worker) startClock() {
+	w.clockStart.Store(time.Now().UnixNano())
+	w.timer = time.AfterFunc(w.duration, func() { w.stop.Store(true) })
+}
+
+// stopClock stops the run's timer, if it was started.
+func (w *worker) stopClock() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
 }
 
 // stopped reports whether the run is over: time is up, the allocation
@@ -81,7 +121,11 @@ func (w *worker) fail(err error) {
 
 // elapsed is the fraction of the run's time gone, for the progress bar.
 func (w *worker) elapsed() float64 {
-	return min(float64(time.Since(w.start))/float64(w.duration), 1)
+	start := w.clockStart.Load()
+	if start == 0 {
+		return 0 // still setting up
+	}
+	return min(float64(time.Since(time.Unix(0, start)))/float64(w.duration), 1)
 }
 
 // wrap returns the allocator the workload should use for a: a itself, or a

@@ -18,6 +18,10 @@ import (
 // quickRun is short enough for the race detector on two cores.
 const quickRun = 150 * time.Millisecond
 
+// quickFill is massdelete's fill in the in-process tests: enough objects
+// (about 14,000) to leave a scattered live set after the delete.
+const quickFill = 4 << 20
+
 var quiet = &output{stdout: io.Discard, stderr: io.Discard}
 
 // TestWorkloadsInProcess runs every workload in this process, where the
@@ -25,7 +29,7 @@ var quiet = &output{stdout: io.Discard, stderr: io.Discard}
 func TestWorkloadsInProcess(t *testing.T) {
 	for name := range workloads {
 		t.Run(name, func(t *testing.T) {
-			cfg := runConfig{workload: name, duration: quickRun, goroutines: 3}
+			cfg := runConfig{workload: name, duration: quickRun, goroutines: 3, fill: quickFill}
 			var after arena.Stats
 			rep, err := runWorkload(cfg, quiet, func(h *arena.Heap) {
 				if err := h.Verify(); err != nil {
@@ -43,6 +47,9 @@ func TestWorkloadsInProcess(t *testing.T) {
 			last := rep.Phases[len(rep.Phases)-1].Snapshot
 			if last.Mallocs != s.Allocs || last.Frees != s.Frees || after.HeapObjects != s.Allocs-s.Frees {
 				t.Fatalf("heap counts %d/%d, run counts %d/%d", last.Mallocs, last.Frees, s.Allocs, s.Frees)
+			}
+			if name == "massdelete" {
+				checkMassDelete(t, rep, quickFill)
 			}
 			if name == "growshrink" {
 				peak, end := rep.Phases[0].Snapshot, rep.Phases[2].Snapshot
@@ -185,5 +192,51 @@ func TestMemLimitFlag(t *testing.T) {
 	var m memLimitFlag
 	if m.Set("-1") == nil || m.Set("some") == nil {
 		t.Error("bad -memlimit accepted")
+	}
+}
+
+// checkMassDelete checks a massdelete report: the fill reached the size
+// asked, the delete left about a tenth of it live, and the curve starts
+// at the delete with the figures of the heap at its points.
+func checkMassDelete(t *testing.T, rep *Report, fill uint64) {
+	t.Helper()
+	c := rep.Summary.Churn
+	if c == nil || len(rep.Curve) < 2 || len(rep.Phases) != 3 {
+		t.Fatalf("massdelete report: churn %+v, %d curve samples, %d phases", c, len(rep.Curve), len(rep.Phases))
+	}
+	peak := rep.Phases[0].Snapshot
+	// The fill is counted in requested bytes; the heap's live bytes are
+	// class sizes, at most 1/8 more for these sizes.
+	if peak.HeapAlloc < fill || peak.HeapAlloc > fill+fill/4 {
+		t.Errorf("live after the fill %d, asked for %d", peak.HeapAlloc, fill)
+	}
+	// 90 % of the objects, at random: a tenth of the bytes, give or take.
+	if c.LiveAfterDelete < peak.HeapAlloc/20 || c.LiveAfterDelete > peak.HeapAlloc/5 {
+		t.Errorf("live after the delete %d of %d", c.LiveAfterDelete, peak.HeapAlloc)
+	}
+	first := rep.Curve[0]
+	if first.T < 0 || first.T > massSampleEvery/2 || first.HeapAlloc != c.LiveAfterDelete ||
+		first.HeapInuse < first.HeapAlloc || first.InusePerLive != float64(first.HeapInuse)/float64(first.HeapAlloc) {
+		t.Errorf("first sample %+v, live after delete %d", first, c.LiveAfterDelete)
+	}
+	// Right after the delete the survivors' spans hold the heap: far more
+	// in use than live.
+	if first.InusePerLive < 2 {
+		t.Errorf("in use / live %.2f right after deleting 90 %%", first.InusePerLive)
+	}
+	for i := 1; i < len(rep.Curve); i++ {
+		if rep.Curve[i].T < rep.Curve[i-1].T {
+			t.Errorf("curve goes back in time: %v", rep.Curve)
+		}
+	}
+	var at time.Duration = -1
+	for _, s := range rep.Curve {
+		if s.InusePerLive < c.TargetRatio {
+			at = s.T
+			break
+		}
+	}
+	if c.BelowTarget != (at >= 0) || (c.BelowTarget && c.BelowTargetAt != at) {
+		t.Errorf("summary says below %.1f: %v at %v; the curve says %v", c.TargetRatio, c.BelowTarget, c.BelowTargetAt, at)
 	}
 }
