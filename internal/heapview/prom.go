@@ -95,6 +95,8 @@ var promFamilies = []family{
 	counter("mallocs_total", "Allocations ever.", func(s *Snapshot) uint64 { return s.Mallocs }),
 	counter("frees_total", "Frees ever.", func(s *Snapshot) uint64 { return s.Frees }),
 	counter("scavenge_released_bytes_total", "Bytes ever returned to the kernel by scavenging.", func(s *Snapshot) uint64 { return s.ScavengeReleased }),
+	counter("scavenge_release_calls_total", "Madvise calls made by scavenging to release memory.", func(s *Snapshot) uint64 { return s.ScavengeReleaseCalls }),
+	gauge("scavenge_free_committed_bytes", "Free bytes still backed by memory, which the scavenger can release.", func(s *Snapshot) uint64 { return s.ScavengeFreeCommitted }),
 	counter("scavenge_failures_total", "Scavenging madvise calls that failed.", func(s *Snapshot) uint64 { return s.ScavengeFailures }),
 	counter("scavenge_recommitted_bytes_total", "Bytes ever taken by spans from pages with no physical memory (released earlier or freshly grown).", func(s *Snapshot) uint64 { return s.ScavengeRecommitted }),
 	gauge("scavenge_goal_bytes", "Free bytes the background scavenger keeps committed now.", func(s *Snapshot) uint64 { return s.ScavengeGoal }),

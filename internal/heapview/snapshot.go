@@ -108,6 +108,9 @@ type Figures struct {
 	ScavengeGoal        uint64        `json:"scavenge_goal_bytes"`
 	ScavengeCycles      uint64        `json:"scavenge_cycles"`
 	ScavengeTime        time.Duration `json:"scavenge_time_ns"`
+
+	ScavengeReleaseCalls  uint64 `json:"scavenge_release_calls"`
+	ScavengeFreeCommitted uint64 `json:"scavenge_free_committed_bytes"`
 }
 
 // FiguresOf copies st's heap-wide figures.
@@ -122,6 +125,7 @@ func FiguresOf(st arena.Stats) Figures {
 		ScavengeReleased: st.ScavengeReleased, ScavengeFailures: st.ScavengeFailures,
 		ScavengeRecommitted: st.ScavengeRecommitted, ScavengeGoal: st.ScavengeGoal,
 		ScavengeCycles: st.ScavengeCycles, ScavengeTime: st.ScavengeTime,
+		ScavengeReleaseCalls: st.ScavengeReleaseCalls, ScavengeFreeCommitted: st.ScavengeFreeCommitted,
 	}
 }
 

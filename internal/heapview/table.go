@@ -49,7 +49,9 @@ func WriteTable(w io.Writer, s Snapshot) error {
 	countLine("frees", st.Frees, "")
 	bytesLine("scavenged", st.ScavengeReleased, "  returned to the kernel, ever")
 	bytesLine("recommitted", st.ScavengeRecommitted, "  taken by spans from released or fresh pages")
+	countLine("release calls", st.ScavengeReleaseCalls, "  madvise calls by scavenging"+meanRelease(st.ScavengeReleased, st.ScavengeReleaseCalls))
 	countLine("scavenge failures", st.ScavengeFailures, "")
+	bytesLine("free committed", st.ScavengeFreeCommitted, "  free pages not yet released")
 	bytesLine("scavenge goal", st.ScavengeGoal, "  free bytes kept committed now")
 	countLine("scavenge cycles", st.ScavengeCycles, "  background, in "+st.ScavengeTime.String())
 
@@ -72,6 +74,15 @@ func WriteTable(w io.Writer, s Snapshot) error {
 			c.Class, c.Size, c.Objects, c.Spans, span, util, c.Mallocs, c.Frees)
 	}
 	return tw.Err
+}
+
+// meanRelease is the note on the release-call line: the mean bytes a
+// call released, small when scattered live objects leave short free runs.
+func meanRelease(released, calls uint64) string {
+	if calls == 0 {
+		return ""
+	}
+	return ", " + Bytes(released/calls) + " each"
 }
 
 // ErrWriter remembers the first write error so renderers can print freely
