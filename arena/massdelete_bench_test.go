@@ -30,6 +30,12 @@ import (
 //	OFFHEAP_MASSDELETE_FILL=1GiB OFFHEAP_MASSDELETE_CHURN=30s \
 //	  go test -run '^$' -bench MassDeleteChurn ./arena
 //
+// Unpaced, the churn replaces the whole live set within a second, taking
+// every survivor of the delete and its sparse spans with it, whatever the
+// allocator does. OFFHEAP_MASSDELETE_TURNOVER=5 paces it to 5 % of the
+// live set a second, a cache's pace, where survivors linger and where new
+// objects go decides the curve.
+//
 // One iteration is one whole run (b.N is 1 but for very short churns); the
 // metrics are the last run's, and ns/op, the run's length, is left out.
 func BenchmarkMassDeleteChurn(b *testing.B) {
@@ -49,9 +55,17 @@ func BenchmarkMassDeleteChurn(b *testing.B) {
 		}
 		churn = d
 	}
+	turnover := 0.0
+	if s := os.Getenv("OFFHEAP_MASSDELETE_TURNOVER"); s != "" {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(f >= 0) {
+			b.Fatalf("OFFHEAP_MASSDELETE_TURNOVER %q: want a percent of the live set a second, like 5", s)
+		}
+		turnover = f
+	}
 	var curve []massSample
 	for b.Loop() {
-		curve = massDeleteChurn(b, fill, churn, massBenchGoroutines)
+		curve = massDeleteChurn(b, fill, churn, turnover, massBenchGoroutines)
 	}
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(curve[0].ratio, "inuse/live@0s")
@@ -69,6 +83,7 @@ func BenchmarkMassDeleteChurn(b *testing.B) {
 	}
 	b.ReportMetric(below, "s-to-below-1.5")
 	b.ReportMetric(float64(curve[0].live)/(1<<20), "live-MiB")
+	b.ReportMetric(turnover, "turnover-%/s")
 	for _, s := range curve {
 		b.Logf("t=%-4s in use %7.1f MiB  live %7.1f MiB  in use/live %.2f", s.t, float64(s.inuse)/(1<<20), float64(s.live)/(1<<20), s.ratio)
 	}
@@ -94,6 +109,9 @@ const (
 	massBenchReportEvery = 5 * time.Second
 	// massBenchTarget is issue 14's target for HeapInuse / HeapAlloc.
 	massBenchTarget = 1.5
+	// massBenchPaceBatch is how many replacements a paced goroutine makes
+	// between looks at the clock.
+	massBenchPaceBatch = 64
 )
 
 // massSample is one point of the curve, t after the delete.
@@ -106,7 +124,7 @@ type massSample struct {
 // massDeleteChurn runs the shape once on a fresh heap and returns the
 // curve: a sample right after the delete, then one every
 // massBenchSampleEvery until churn is over.
-func massDeleteChurn(b *testing.B, fill uint64, churn time.Duration, goroutines int) []massSample {
+func massDeleteChurn(b *testing.B, fill uint64, churn time.Duration, turnover float64, goroutines int) []massSample {
 	h, err := arena.NewHeap(arena.Config{})
 	if err != nil {
 		b.Fatal(err)
@@ -180,7 +198,17 @@ func massDeleteChurn(b *testing.B, fill uint64, churn time.Duration, goroutines 
 	go func() {
 		defer close(done)
 		phase(func(c *arena.Cache, objs []unsafe.Pointer, r *rand.Rand) ([]unsafe.Pointer, error) {
-			for len(objs) > 0 && !stop.Load() {
+			perSec := turnover / 100 * float64(len(objs)) // 0: unpaced
+			begun := time.Now()
+			for n := 0; len(objs) > 0 && !stop.Load(); n++ {
+				if perSec > 0 && n%massBenchPaceBatch == 0 {
+					// Sleep till the batch is due, a bit at a time to see
+					// the stop.
+					due := begun.Add(time.Duration(float64(n) / perSec * float64(time.Second)))
+					for d := time.Until(due); d > 0 && !stop.Load(); d = time.Until(due) {
+						time.Sleep(min(d, massBenchSampleEvery/10))
+					}
+				}
 				j := r.IntN(len(objs))
 				if err := c.Free(objs[j]); err != nil {
 					return objs, err

@@ -297,6 +297,7 @@ func TestE2EBadInput(t *testing.T) {
 		{[]string{"run", "-workload", "nope"}, 2, `unknown workload "nope" (valid: growshrink, massdelete, mixed, small)`},
 		{[]string{"run", "-workload", "massdelete", "-fill", "0"}, 2, "-fill 0 out of range"},
 		{[]string{"run", "-fill", "lots"}, 2, "bad byte count"},
+		{[]string{"run", "-workload", "massdelete", "-turnover", "-5"}, 2, "-turnover -5 out of range"},
 		{[]string{"replay", filepath.Join(dir, "missing.trace")}, 1, "no such file"},
 		{[]string{"replay", bad}, 1, `line 3: unknown op "x"`},
 		{[]string{"replay"}, 2, "want one trace file"},

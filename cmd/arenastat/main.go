@@ -5,7 +5,7 @@
 // Usage:
 //
 //	arenastat [run flags]                    the default workload (mixed, 3s)
-//	arenastat run -workload NAME -duration D -goroutines N -memlimit BYTES [-ops N] [-record FILE] [-fill BYTES]
+//	arenastat run -workload NAME -duration D -goroutines N -memlimit BYTES [-ops N] [-record FILE] [-fill BYTES] [-turnover PERCENT]
 //	arenastat replay [-memlimit BYTES|none|auto] FILE
 //	arenastat attach [-watch D] [-count N] URL
 //	arenastat map [-o map.png] [-duration D] [URL]
@@ -66,7 +66,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"run", "[-workload NAME] [-duration D] [-goroutines N] [-memlimit BYTES|none|auto] [-ops N] [-record FILE] [-fill BYTES] [-format F]",
+	{"run", "[-workload NAME] [-duration D] [-goroutines N] [-memlimit BYTES|none|auto] [-ops N] [-record FILE] [-fill BYTES] [-turnover PERCENT] [-format F]",
 		"run a workload on a fresh heap and report", runCmd},
 	{"replay", "[-memlimit BYTES|none|auto] [-format F] FILE", "replay an allocation trace on a fresh heap and report", replayCmd},
 	{"attach", "[-watch D] [-count N] [-format F] URL", "report a live process's heap, read from its arenahttp handler", attachCmd},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"time"
 
@@ -163,8 +164,12 @@ func signedBytes(v float64) string {
 
 // writeChurn writes massdelete's summary and curve.
 func writeChurn(ew *heapview.ErrWriter, c *ChurnSummary, curve []CurveSample) {
-	ew.Printf("  filled %s in %s, deleted %d %% at random, churned at %s live\n",
-		heapview.Bytes(c.Fill), c.FillTime.Round(time.Millisecond), c.DeletedPercent, heapview.Bytes(c.LiveAfterDelete))
+	pace := "as fast as it goes"
+	if c.Turnover > 0 {
+		pace = fmt.Sprintf("replacing %g %% of it a second", c.Turnover)
+	}
+	ew.Printf("  filled %s in %s, deleted %d %% at random, churned at %s live, %s\n",
+		heapview.Bytes(c.Fill), c.FillTime.Round(time.Millisecond), c.DeletedPercent, heapview.Bytes(c.LiveAfterDelete), pace)
 	switch {
 	case c.BelowTarget:
 		ew.Printf("  in use / live fell below %.1f %s after the delete\n", c.TargetRatio, c.BelowTargetAt.Round(100*time.Millisecond))

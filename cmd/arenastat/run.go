@@ -31,8 +31,9 @@ type runConfig struct {
 	memLimit   int64
 	limitNote  string // what memLimit is and where it came from
 	maxAllocs  uint64
-	record     string // trace file; "" for none
-	fill       uint64 // massdelete: the bytes to allocate before the delete
+	record     string  // trace file; "" for none
+	fill       uint64  // massdelete: the bytes to allocate before the delete
+	turnover   float64 // massdelete: percent of the live set replaced a second; 0: unpaced
 }
 
 func (c *runConfig) check() error {
@@ -47,6 +48,9 @@ func (c *runConfig) check() error {
 	}
 	if c.fill == 0 || c.fill > maxFill {
 		return fmt.Errorf("-fill %d out of range (0, %d]", c.fill, uint64(maxFill))
+	}
+	if !(c.turnover >= 0 && c.turnover <= maxTurnover) { // NaN fails too
+		return fmt.Errorf("-turnover %g out of range [0, %d]", c.turnover, maxTurnover)
 	}
 	return nil
 }
@@ -64,6 +68,7 @@ func runCmd(args []string, out *output) error {
 	fs.Uint64Var(&cfg.maxAllocs, "ops", 0, "stop after this many allocations (0: run for -duration)")
 	fs.StringVar(&cfg.record, "record", "", "write the run's allocation trace to this file")
 	fill := bytesFlag(massDefaultFill)
+	fs.Float64Var(&cfg.turnover, "turnover", 0, "massdelete: `PERCENT` of the live objects replaced a second during the churn (0: as fast as the goroutines go)")
 	fs.Var(&fill, "fill", "massdelete: `BYTES` of 64-512 B objects to allocate before deleting 90 % of them (256MiB, 1GiB)")
 	fs.addFormat()
 	pos, err := fs.parse(args, out)
@@ -112,7 +117,7 @@ func runWorkload(cfg runConfig, out *output, inspect func(h *arena.Heap)) (*Repo
 	}
 
 	w := newWorker(h, cfg.duration, cfg.goroutines, cfg.maxAllocs, rec, wl.lateClock)
-	w.fill = cfg.fill
+	w.fill, w.turnover = cfg.fill, cfg.turnover
 	defer w.stopClock()
 	stop := func() {}
 	if out.terminal {

@@ -61,6 +61,7 @@ type worker struct {
 	maxAllocs  uint64          // stop after this many allocations; 0: no bound
 	rec        *trace.Recorder // nil unless recording
 	fill       uint64          // -fill: the bytes massdelete allocates before its delete
+	turnover   float64         // -turnover: the percent of its live set massdelete replaces a second; 0: unpaced
 
 	begun time.Time // when the run began, set-up included; read by the runner only
 	// clockStart is when the run's clock started (unix nanoseconds), 0

@@ -31,6 +31,13 @@ const (
 	massTargetRatio = 1.5
 	// massAvgSize is the mean object size, to size the live-set slices.
 	massAvgSize = (massMin + massMax) / 2
+	// massPaceBatch is how many replacements a goroutine makes between
+	// looks at the clock when -turnover paces the churn: a clock read per
+	// 64 operations costs nothing, and a sleep is at least that long.
+	massPaceBatch = 64
+	// maxTurnover bounds -turnover: replacing each live object 100 times a
+	// second is beyond what the goroutines can do anyway.
+	maxTurnover = 10000
 )
 
 func init() {
@@ -58,7 +65,8 @@ type CurveSample struct {
 
 // ChurnSummary is what massdelete did and found.
 type ChurnSummary struct {
-	Fill            uint64        `json:"fill_bytes"` // asked for (-fill), in requested bytes
+	Fill            uint64        `json:"fill_bytes"`                 // asked for (-fill), in requested bytes
+	Turnover        float64       `json:"turnover_percent,omitempty"` // -turnover; 0: unpaced
 	FillTime        time.Duration `json:"fill_ns"`
 	DeletedPercent  int           `json:"deleted_percent"`
 	LiveAfterDelete uint64        `json:"live_after_delete_bytes"` // HeapAlloc
@@ -82,6 +90,13 @@ type ChurnSummary struct {
 // one of a random size, so the live size stays where the delete left it.
 // A sampler records the curve every massSampleEvery from the end of the
 // delete.
+//
+// Unpaced, the churn replaces the whole live set within a second or so:
+// every survivor of the delete is soon gone, and with it the sparse spans
+// it pinned, whatever the allocator prefers. A real cache replaces a
+// small share of its keys a second; -turnover (w.turnover) paces each
+// goroutine to that share of its live set, so that survivors linger for
+// the whole run and where new objects go decides the curve.
 func runMassDelete(w *worker) ([]Phase, func(), error) {
 	caches := make([]*arena.Cache, w.goroutines)
 	live := make([][]unsafe.Pointer, w.goroutines)
@@ -155,7 +170,17 @@ func runMassDelete(w *worker) ([]Phase, func(), error) {
 		go func() {
 			defer wg.Done()
 			a, r, objs := w.wrap(caches[i]), rngs[i], live[i]
-			for len(objs) > 0 && !w.stopped() {
+			perSec := w.turnover / 100 * float64(len(objs)) // replacements a second; 0: unpaced
+			start := time.Now()
+			for n := 0; len(objs) > 0 && !w.stopped(); n++ {
+				if perSec > 0 && n%massPaceBatch == 0 {
+					// Sleep till the batch is due, a bit at a time to see
+					// the end of the run.
+					due := start.Add(time.Duration(float64(n) / perSec * float64(time.Second)))
+					for d := time.Until(due); d > 0 && !w.stopped(); d = time.Until(due) {
+						time.Sleep(min(d, massSampleEvery/10))
+					}
+				}
 				j := r.IntN(len(objs))
 				w.free(a, objs[j])
 				if p := w.alloc(a, between(r, massMin, massMax)); p != nil {
@@ -176,6 +201,7 @@ func runMassDelete(w *worker) ([]Phase, func(), error) {
 
 	w.curve = curve
 	w.churn = summarise(curve, w.fill, fillTime)
+	w.churn.Turnover = w.turnover
 	cleanup := func() {
 		for i := range caches {
 			for _, p := range live[i] {

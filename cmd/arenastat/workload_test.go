@@ -240,3 +240,27 @@ func checkMassDelete(t *testing.T, rep *Report, fill uint64) {
 		t.Errorf("summary says below %.1f: %v at %v; the curve says %v", c.TargetRatio, c.BelowTarget, c.BelowTargetAt, at)
 	}
 }
+
+// TestMassDeleteTurnover: -turnover paces the churn to that share of the
+// live set a second, where unpaced it replaces the live set many times.
+func TestMassDeleteTurnover(t *testing.T) {
+	const turnover, d = 10, 500 * time.Millisecond
+	cfg := runConfig{workload: "massdelete", duration: d, goroutines: 2, fill: quickFill, turnover: turnover}
+	rep, err := runWorkload(cfg, quiet, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMassDelete(t, rep, quickFill)
+	objs := rep.Phases[1].Snapshot.HeapObjects // live after the delete
+	churned := rep.Summary.Allocs - rep.Phases[0].Snapshot.Mallocs
+	// The pace lets each goroutine run up to a batch ahead, and the clock
+	// stops the run up to a batch late.
+	want := float64(objs) * turnover / 100 * d.Seconds()
+	if max := want + float64(2*cfg.goroutines*massPaceBatch); churned == 0 || float64(churned) > max {
+		t.Fatalf("%d replacements in %s at %d %% a second of %d live objects: want about %.0f, at most %.0f",
+			churned, d, turnover, objs, want, max)
+	}
+	if rep.Summary.Churn.Turnover != turnover {
+		t.Errorf("summary turnover %v", rep.Summary.Churn.Turnover)
+	}
+}
