@@ -185,22 +185,40 @@ func TestDeleteFreesToHeap(t *testing.T) {
 }
 
 // TestMoveBound: growing to many entries and shrinking back, no single
-// operation moves more than moveEntries entries between tables.
+// operation moves more than moveEntries entries between tables (the map's
+// own count, MapStats.MaxMoved), and, seen from the Heap, no operation
+// allocates or frees more than a bounded number of objects: its entry,
+// a new table's directory, one segment per moved entry, the drained
+// segment and the old directory.
 func TestMoveBound(t *testing.T) {
 	h := newHeap(t, arena.Config{})
 	m, err := NewMap[uint64, uint64](h, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 300000
+	n := 100000 // 14 grows and 10 shrinks; h.Stats per operation is the cost
 	if testing.Short() || raceEnabled {
-		n = 50000
+		n = 20000
+	}
+	// heapOps is the Heap's allocations and frees so far.
+	heapOps := func() uint64 { st := h.Stats(); return st.Mallocs + st.Frees }
+	const maxHeapOps = 1 + 1 + (moveEntries + 1) + 1 + 1 // entry, directory, segments, drained segment, old directory
+	worst := 0
+	check := func(before uint64, op string, i int) {
+		if d := int(heapOps() - before); d > worst {
+			worst = d
+			if d > maxHeapOps {
+				t.Fatalf("%s %d: %d Heap allocations and frees in one operation", op, i, d)
+			}
+		}
 	}
 	var resizing int
 	for i := range n {
+		before := heapOps()
 		if err := m.Set(uint64(i), uint64(i)*3); err != nil {
 			t.Fatal(err)
 		}
+		check(before, "Set", i)
 		if m.MemStats().Resizing {
 			resizing++
 		}
@@ -215,15 +233,17 @@ func TestMoveBound(t *testing.T) {
 		}
 	}
 	for i := range n - 10 {
+		before := heapOps()
 		if !m.Delete(uint64(i)) {
 			t.Fatalf("Delete(%d) missed", i)
 		}
+		check(before, "Delete", i)
 	}
 	st2 := m.MemStats()
 	if st2.MaxMoved > moveEntries || st2.Resizes <= st.Resizes || st2.Buckets >= st.Buckets {
 		t.Fatalf("after the deletes: %+v (before: %+v)", st2, st)
 	}
-	t.Logf("grown: %+v; shrunk: %+v", st, st2)
+	t.Logf("grown: %+v; shrunk: %+v; at most %d Heap calls in one operation", st, st2, worst)
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -192,6 +192,12 @@ type core struct {
 	resizes  uint64
 	maxMoved int
 	moveErr  error // the last error that stopped a drain step (nil once one succeeds)
+
+	// growRetry: after the Heap refused a new table, growth is tried again
+	// only once count reaches growRetry (1/16 more entries) or a Delete
+	// has freed memory, so that a full heap is not asked for a big table
+	// on every insert (under a MemoryLimit each refusal scavenges first).
+	growRetry int
 }
 
 func (c *core) init(h *arena.Heap, sizeHint int) error {
@@ -250,10 +256,13 @@ func (c *core) insertSlot(hash uint64) (*uintptr, error) {
 		}
 		c.tab[0] = t
 	}
-	if !c.resizing && uint64(c.count+1) > c.tab[0].nbuckets*maxLoad && c.tab[0].nbuckets < maxBuckets {
+	if !c.resizing && uint64(c.count+1) > c.tab[0].nbuckets*maxLoad &&
+		c.tab[0].nbuckets < maxBuckets && c.count >= c.growRetry {
 		// A refused new table is not the insert's failure: the map goes on
-		// at a higher load and tries again on the next insert.
-		c.startResize(c.tab[0].nbuckets * 2)
+		// at a higher load and tries again later (growRetry).
+		if !c.startResize(c.tab[0].nbuckets * 2) {
+			c.growRetry = c.count + c.count/16 + 1
+		}
 	}
 	t := &c.tab[0]
 	if c.resizing {
@@ -278,6 +287,7 @@ func (c *core) startResize(n uint64) bool {
 
 // maybeShrink starts a shrink after a delete left the table sparse.
 func (c *core) maybeShrink() {
+	c.growRetry = 0 // memory was freed: a refused growth may succeed now
 	if c.resizing {
 		return
 	}
