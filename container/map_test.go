@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
+	"unsafe"
 
 	"github.com/offheap/offheap/arena"
 )
@@ -249,6 +251,33 @@ func TestMoveBound(t *testing.T) {
 	}
 }
 
+// TestShrinkFloor: a map shrinks after mass deletes, but never below the
+// table its size hint asked for.
+func TestShrinkFloor(t *testing.T) {
+	h := newHeap(t, arena.Config{})
+	for _, hint := range []int{0, 1000} {
+		m, err := NewMap[uint32, uint32](h, hint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range uint32(5000) {
+			_ = m.Set(i, i)
+		}
+		grown := m.MemStats().Buckets
+		for i := range uint32(5000) {
+			m.Delete(i)
+		}
+		for m.MemStats().Resizing {
+			m.Delete(0) // absent: just a resize step
+		}
+		want := max(minBuckets, 1024*min(hint, 1))
+		if st := m.MemStats(); st.Buckets != want || grown < 4096 {
+			t.Errorf("hint %d: grown to %d buckets, shrunk to %d; want %d", hint, grown, st.Buckets, want)
+		}
+		_ = m.Close()
+	}
+}
+
 func TestMapPointerType(t *testing.T) {
 	h := newHeap(t, arena.Config{})
 	if _, err := NewMap[string, int](h, 0); !errors.Is(err, ErrPointerType) {
@@ -355,5 +384,28 @@ func TestRangeMutationPanics(t *testing.T) {
 	_ = m.Set(key(100), nil) // Range has ended: writable again
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTooLarge: a value longer than MaxLen is refused with ErrTooLarge
+// before a byte of it is read. The value is a slice over 4 GiB + 1 of
+// PROT_NONE address space: reading any of it would fault.
+func TestTooLarge(t *testing.T) {
+	mem, err := syscall.Mmap(-1, 0, MaxLen+1, syscall.PROT_NONE, syscall.MAP_PRIVATE|syscall.MAP_ANON|syscall.MAP_NORESERVE)
+	if err != nil {
+		t.Skipf("cannot reserve 4 GiB of address space: %v", err)
+	}
+	defer syscall.Munmap(mem)
+	h := newHeap(t, arena.Config{})
+	m, _ := NewBytesMap(h, 0)
+	defer m.Close()
+	if err := m.Set([]byte("k"), mem); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Set of a %d-byte value: %v", len(mem), err)
+	}
+	if err := m.SetString(unsafe.String(&mem[0], len(mem)), nil); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("SetString of a %d-byte key: %v", len(mem), err)
+	}
+	if m.Len() != 0 || h.Stats().HeapObjects != 0 {
+		t.Fatalf("refused Sets left %d entries, %d heap objects", m.Len(), h.Stats().HeapObjects)
 	}
 }

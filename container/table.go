@@ -182,7 +182,7 @@ type core struct {
 
 	count      int
 	entryBytes uint64 // bytes requested for live entries
-	hint       uint64 // buckets the first table gets
+	hint       uint64 // buckets the first table gets, and the smallest a shrink leaves
 	closed     bool
 
 	// ranging counts Range calls in progress, to catch a mutation from
@@ -292,10 +292,10 @@ func (c *core) maybeShrink() {
 		return
 	}
 	n := c.tab[0].nbuckets
-	if n <= minBuckets || uint64(c.count)*shrinkDiv >= n {
+	if n <= c.hint || uint64(c.count)*shrinkDiv >= n {
 		return
 	}
-	to := bucketsFor(uint64(c.count) * 2)
+	to := max(c.hint, bucketsFor(uint64(c.count)*2))
 	if to < n {
 		c.startResize(to)
 	}
@@ -405,7 +405,7 @@ type MapStats struct {
 	TableBytes uint64 // off-heap bytes of bucket directories and segments, both tables
 	EntryBytes uint64 // off-heap bytes of entries (headers, keys and values)
 	Resizes    uint64 // grows and shrinks started since the map was made
-	MaxMoved   int    // most entries one operation moved between tables (at most moveEntries = 16)
+	MaxMoved   int    // most entries one operation moved between tables (at most 16)
 }
 
 func (c *core) stats() MapStats {
