@@ -12,7 +12,7 @@ import (
 )
 
 // TestGCIndependence fills a BytesMap and a Map with gcEntries entries
-// each (1 Mi, 2 Mi in all; 256 Ki each under the race detector) and checks, with the
+// each (1 Mi, 2 Mi in all; 128 Ki each under the race detector) and checks, with the
 // runtime's own figures, that the GC has nothing more to scan: the bytes a
 // GC cycle scans (/gc/scan/total:bytes) and the live Go heap it finds
 // (/gc/heap/live:bytes) grow by less than 1 MiB, and MemStats.HeapAlloc
