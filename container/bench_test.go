@@ -358,3 +358,71 @@ func BenchmarkFootprint(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMapUint64 compares Map[uint64, uint64] with map[uint64]uint64
+// at N entries: set-grow fills an empty map (ns per Set), get looks up
+// random keys (ns per Get).
+func BenchmarkMapUint64(b *testing.B) {
+	n := *benchN
+	order := benchOrder(n)
+	b.Run("offheap/set-grow", func(b *testing.B) {
+		h := newBenchHeap(b)
+		var took time.Duration
+		for b.Loop() {
+			m, _ := NewMap[uint64, uint64](h, 0)
+			t0 := time.Now()
+			for i := range uint64(n) {
+				if err := m.Set(i, i); err != nil {
+					b.Fatal(err)
+				}
+			}
+			took = time.Since(t0)
+			b.StopTimer()
+			_ = m.Close()
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(took.Nanoseconds())/float64(n), "ns/set")
+	})
+	b.Run("gomap/set-grow", func(b *testing.B) {
+		var took time.Duration
+		for b.Loop() {
+			m := map[uint64]uint64{}
+			t0 := time.Now()
+			for i := range uint64(n) {
+				m[i] = i
+			}
+			took = time.Since(t0)
+			runtime.KeepAlive(m)
+		}
+		b.ReportMetric(float64(took.Nanoseconds())/float64(n), "ns/set")
+	})
+	b.Run("offheap/get", func(b *testing.B) {
+		h := newBenchHeap(b)
+		m, _ := NewMap[uint64, uint64](h, 0)
+		for i := range uint64(n) {
+			_ = m.Set(i, i)
+		}
+		i := 0
+		for b.Loop() {
+			k := uint64(order[i%n])
+			if v, ok := m.Get(k); !ok || v != k {
+				b.Fatal("missing")
+			}
+			i++
+		}
+	})
+	b.Run("gomap/get", func(b *testing.B) {
+		m := map[uint64]uint64{}
+		for i := range uint64(n) {
+			m[i] = i
+		}
+		i := 0
+		for b.Loop() {
+			k := uint64(order[i%n])
+			if v, ok := m[k]; !ok || v != k {
+				b.Fatal("missing")
+			}
+			i++
+		}
+	})
+}
