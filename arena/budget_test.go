@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/offheap/offheap/mmap"
 )
 
 // These tests change the process's Go memory limit: none runs in
@@ -590,5 +592,92 @@ func TestBudgetGoAndOffheapMix(t *testing.T) {
 	// The heap gone, the Go limit is the whole budget less a step again.
 	if got := debug.SetMemoryLimit(-1); got != budget-b.step {
 		t.Errorf("Go limit %d after the heap closed, want %d", got, budget-b.step)
+	}
+}
+
+// TestBudgetAccountingFaults: a failed re-commit (the span's pages go
+// back as released) and a failed release (they stay committed) leave the
+// Budget's share equal to the heap's committed memory.
+func TestBudgetAccountingFaults(t *testing.T) {
+	keepGoLimit(t)
+	b := newTestBudget(t, 1<<30, BudgetOptions{})
+	fi := mmap.NewFaultInjector(mmap.Real())
+	h := newTestHeap(t, quiet(Config{Budget: b, Reserve: 64 << 20, Decommit: DecommitStrict, Kernel: fi}))
+	p, err := h.Alloc(4 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Free(p)
+	h.Scavenge()
+	checkBudgetAccounting(t, b, h)
+	fi.FailNth(mmap.OpCommit, 1)
+	if _, err := h.Alloc(4 << 20); !errors.Is(err, ErrOutOfMemory) {
+		t.Fatalf("Alloc with a failing re-commit: %v", err)
+	}
+	checkBudgetAccounting(t, b, h)
+	p, err = h.Alloc(4 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBudgetAccounting(t, b, h)
+	h.Free(p)
+	fi.FailNth(mmap.OpDecommit, 1)
+	h.Scavenge() // the first release fails, the rest go through
+	checkBudgetAccounting(t, b, h)
+	if fi.Calls(mmap.OpDecommit) < 2 {
+		t.Fatalf("Scavenge made %d release calls", fi.Calls(mmap.OpDecommit))
+	}
+}
+
+// TestBudgetConcurrent: goroutines allocate and free in two heaps sharing
+// a Budget, while the scavenger releases; the Budget's figures add up
+// afterwards and the Go limit is the one it set for them.
+func TestBudgetConcurrent(t *testing.T) {
+	keepGoLimit(t)
+	b := newTestBudget(t, 1<<30, BudgetOptions{})
+	cfg := Config{Budget: b, Reserve: 128 << 20, RetainBytes: -1, RetainFraction: -1, ScavengeDelay: time.Millisecond}
+	hs := []*Heap{newTestHeap(t, cfg), newTestHeap(t, cfg)}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func(h *Heap, seed int) {
+			defer wg.Done()
+			var ptrs []unsafe.Pointer
+			for i := range 2000 {
+				n := 64 << ((i + seed) % 12) // 64 B to 128 KiB
+				p, err := h.Alloc(n)
+				if err != nil {
+					t.Errorf("Alloc(%d): %v", n, err)
+					return
+				}
+				ptrs = append(ptrs, p)
+				if len(ptrs) > 50 {
+					for _, q := range ptrs[:25] {
+						if err := h.Free(q); err != nil {
+							t.Errorf("Free: %v", err)
+							return
+						}
+					}
+					ptrs = ptrs[25:]
+				}
+			}
+			for _, q := range ptrs {
+				h.Free(q)
+			}
+		}(hs[g%2], g)
+	}
+	wg.Wait()
+	for _, h := range hs {
+		h.Scavenge()
+	}
+	checkBudgetAccounting(t, b, hs...)
+	// Every change was followed by a settle: the limit is within a step.
+	st := b.Stats()
+	setAt := b.bytes - b.step - int64(st.GoLimit)
+	if d := int64(st.Committed) - setAt; d > b.step || d < -b.step {
+		t.Errorf("Go limit %d set for committed %d, now %d: more than a step apart", st.GoLimit, setAt, st.Committed)
+	}
+	if got := debug.SetMemoryLimit(-1); got != int64(st.GoLimit) {
+		t.Errorf("Go limit %d, Budget says %d", got, st.GoLimit)
 	}
 }
