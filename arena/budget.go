@@ -70,7 +70,7 @@ var ErrInvalidBudget = errors.New("offheap: invalid budget")
 type BudgetOptions struct {
 	// KeepGoLimit leaves the Go runtime's memory limit alone: the Budget
 	// then only bounds offheap, by the budget less the Go runtime's
-	// memory. Use it for a second Budget in a process whose first already
+	// memory and its headroom. Use it for a second Budget in a process whose first already
 	// drives the Go limit, or when something else manages GOMEMLIMIT.
 	KeepGoLimit bool
 }
@@ -80,8 +80,9 @@ type BudgetOptions struct {
 // limit (debug.SetMemoryLimit) at the budget less the committed memory of
 // its heaps, and refuses a heap allocation (ErrOutOfMemory, after the heap
 // returned its free memory to the kernel) that would take the heaps'
-// committed memory plus the Go runtime's memory past the budget. See the
-// package documentation, "One budget for Go and offheap".
+// committed memory plus the Go runtime's memory, and some headroom for
+// the Go heap, past the budget. See the package documentation, "One
+// budget for Go and offheap".
 //
 // A Budget is safe for concurrent use. Only one Budget per process should
 // drive the Go limit (the others set KeepGoLimit): two that do each set
