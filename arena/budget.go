@@ -238,7 +238,7 @@ func (b *Budget) over(need uintptr) uintptr {
 		return 0
 	}
 	g := b.goMem.Load()
-	total := b.comm.Load() + int64(need) + g + max(b.step, g/goHeadroomDiv)
+	total := b.comm.Load() + int64(need) + g + max(b.step, g/goHeadroomDiv) // see goHeadroomDiv
 	if total <= b.bytes {
 		return 0
 	}
@@ -373,8 +373,9 @@ func (h *Heap) limitError(npages uintptr) error {
 	need := npages * pages.PageSize
 	if b := h.cfg.Budget; b != nil && b.over(need) > 0 {
 		b.refusals.Add(1)
-		return fmt.Errorf("%w: %d more bytes would pass the %d-byte budget (offheap committed %d, Go runtime %d)",
-			ErrOutOfMemory, need, b.bytes, b.comm.Load(), b.goMem.Load())
+		g := b.goMem.Load()
+		return fmt.Errorf("%w: %d more bytes would pass the %d-byte budget (offheap committed %d, Go runtime %d, its headroom %d)",
+			ErrOutOfMemory, need, b.bytes, b.comm.Load(), g, max(b.step, g/goHeadroomDiv))
 	}
 	return fmt.Errorf("%w: %d more bytes would pass the %d-byte memory limit",
 		ErrOutOfMemory, need, h.cfg.MemoryLimit)

@@ -503,7 +503,7 @@ func TestBudgetGoAndOffheapMix(t *testing.T) {
 		return gcCycles() - c0
 	}
 	cyclesBefore := churn()
-	t.Logf("peak after Go live+churn %d MiB, go mem %d", peak.Load()>>20, goMemoryNow()>>20)
+	t.Logf("Go phase: RSS peak %d MiB, Go memory %d MiB", peak.Load()/mib, goMemoryNow()/mib)
 	// Idle Go heap memory goes back to the kernel, as the Go scavenger
 	// would in time, so offheap has room to grow into.
 	runtime.GC()
@@ -526,7 +526,7 @@ func TestBudgetGoAndOffheapMix(t *testing.T) {
 		sample()
 	}
 	off := len(ptrs) * chunk
-	t.Logf("peak after offheap %d MiB, metadata %d KiB", peak.Load()>>20, h.Stats().Metadata>>10)
+	t.Logf("offheap phase: RSS peak %d MiB, offheap metadata %d KiB (in RSS, not in the budget)", peak.Load()/mib, h.Stats().Metadata>>10)
 	if off >= offWant {
 		t.Fatalf("offheap got all %d MiB with %d MiB of Go live data under a %d MiB budget",
 			off/mib, goLive/mib, budget/mib)
@@ -576,7 +576,7 @@ func TestBudgetGoAndOffheapMix(t *testing.T) {
 		budget/mib, goBase/mib, goLive/mib, goBefore/mib, goAfter/mib, off/mib, lim/mib)
 	t.Logf("GC cycles per %d MiB of garbage: %d before, %d after; RSS baseline %d MiB, peak %d MiB (bound %d MiB)",
 		garbage/mib, cyclesBefore, cyclesAfter, baseRSS/mib, peak.Load()/mib, allow/mib)
-	t.Logf("Go memory at the peak: %d MiB", peakGo.Load()>>20)
+	t.Logf("Go memory at the RSS peak: %d MiB (the Go limit is soft)", peakGo.Load()/mib)
 	if budgetRSSChecked && peak.Load() > allow {
 		t.Errorf("peak RSS %d MiB past budget + 5 %% + baseline = %d MiB", peak.Load()/mib, allow/mib)
 	}
