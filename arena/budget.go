@@ -24,13 +24,17 @@ const (
 	MinBudget = 16 << 20
 
 	// goReadInterval is the most often the Go runtime's memory is read on
-	// the allocation path. A read (runtime/metrics) costs about half a
-	// microsecond on an idle runtime and more with many Ps; span
-	// allocations can come every microsecond, so reading on each would
-	// double their cost. In 10 ms the Go heap moves by little against a
-	// budget (and the GC paces it to the limit anyway), and an allocation
-	// the stale figure would refuse reads it again before failing.
-	goReadInterval = 10 * time.Millisecond
+	// the allocation path, unless offheap committed a hysteresis step
+	// since the last read (then it is read at once: offheap can commit
+	// 100 MiB of untouched pages in a millisecond, so time alone does not
+	// bound how far it outruns a stale figure). A read (runtime/metrics)
+	// costs about half a microsecond on an idle runtime and more with
+	// many Ps; span allocations can come every microsecond, so reading on
+	// each would double their cost, while one read a millisecond, or one
+	// per 4 MiB committed, is lost in the noise. The Go heap grows by a
+	// few MiB at most in a millisecond. An allocation the stale figure
+	// would refuse reads it again first.
+	goReadInterval = time.Millisecond
 
 	// goLimitMinStep and goLimitStepDiv set the hysteresis of the Go limit:
 	// it is set again only once offheap's committed memory has moved by
@@ -104,6 +108,7 @@ type Budget struct {
 	// read is in progress, so concurrent allocations do not all read.
 	readAt  atomic.Int64
 	reading atomic.Bool
+	readCom atomic.Int64 // comm at the last read
 
 	// mu serialises setting the Go limit, and Close. It is held across
 	// debug.SetMemoryLimit, which takes the runtime's heap lock briefly and
@@ -151,7 +156,7 @@ func NewBudget(bytes int64, opts BudgetOptions) (*Budget, error) {
 		heaps: make(map[*Heap]struct{}),
 	}
 	b.open.Store(true)
-	b.observe(true)
+	b.observe(0)
 	if !b.keep {
 		b.mu.Lock()
 		b.prev = debug.SetMemoryLimit(-1)
@@ -204,12 +209,12 @@ func (b *Budget) Stats() BudgetStats {
 }
 
 // observe reads the Go runtime's memory if the last read is older than
-// goReadInterval, or at once when force is set, unless another goroutine
-// is reading it now. It returns by how much the figure dropped (0 when it
-// rose or was not read). Never called under a heap lock.
-func (b *Budget) observe(force bool) int64 {
+// maxAge (0: now), unless another goroutine is reading it now. It returns
+// by how much the figure dropped (0 when it rose or was not read). Never
+// called under a heap lock.
+func (b *Budget) observe(maxAge time.Duration) int64 {
 	now := int64(time.Since(b.epoch))
-	if !force && now-b.readAt.Load() < int64(goReadInterval) {
+	if maxAge > 0 && now-b.readAt.Load() < int64(maxAge) {
 		return 0
 	}
 	if !b.reading.CompareAndSwap(false, true) {
@@ -226,6 +231,7 @@ func (b *Budget) observe(force bool) int64 {
 	g := int64(s[0].Value.Uint64() - s[1].Value.Uint64())
 	old := b.goMem.Swap(g)
 	b.readAt.Store(now)
+	b.readCom.Store(b.comm.Load())
 	b.reads.Add(1)
 	return max(old-g, 0)
 }
@@ -323,10 +329,15 @@ func (h *Heap) budgetMoved(npages int64) {
 }
 
 // budgetObserve reads the Go runtime's memory for the budget if it is due
-// (goReadInterval); allocPages calls it before it takes the heap lock.
+// (goReadInterval, or a step committed since the last read); allocPages
+// calls it before it takes the heap lock.
 func (h *Heap) budgetObserve() {
 	if b := h.cfg.Budget; b != nil {
-		b.observe(false)
+		age := goReadInterval
+		if b.comm.Load()-b.readCom.Load() > b.step {
+			age = 0
+		}
+		b.observe(age)
 	}
 }
 
@@ -339,7 +350,7 @@ func (h *Heap) relieve(over uintptr) uintptr {
 	b := h.cfg.Budget
 	var gained uintptr
 	if b != nil {
-		gained = uintptr(b.observe(true))
+		gained = uintptr(b.observe(0))
 	}
 	if gained < over {
 		gained += h.scavengeBytes(over - gained)

@@ -718,3 +718,41 @@ func BenchmarkBudgetSpanAlloc(b *testing.B) {
 		})
 	}
 }
+
+// TestBudgetSeesGoBurst: the Go heap grows by 64 MiB just after the
+// Budget read its memory (the figure is fresh by the clock but stale in
+// fact). Offheap, growing next, must read it again before it nears the
+// budget, not take the memory the Go heap has just taken.
+func TestBudgetSeesGoBurst(t *testing.T) {
+	keepGoLimit(t)
+	runtime.GC()
+	debug.FreeOSMemory()
+	const room = 160 << 20
+	bytes := goMemoryNow() + room
+	b := newTestBudget(t, bytes, BudgetOptions{})
+	h := newTestHeap(t, quiet(Config{Budget: b, Reserve: 256 << 20}))
+	burst := make([][]byte, 64)
+	for i := range burst {
+		burst[i] = make([]byte, 1<<20)
+		for j := 0; j < len(burst[i]); j += 4096 {
+			burst[i][j] = 1
+		}
+	}
+	b.readAt.Store(int64(time.Since(b.epoch))) // "just read": not due for 10 ms
+	n := 0
+	for ; n < room>>20; n++ {
+		p, err := h.Alloc(1 << 20)
+		if err != nil {
+			t.Logf("refused: %v", err)
+			break
+		}
+		defer h.Free(p)
+	}
+	st := b.Stats()
+	goNow := goMemoryNow()
+	t.Logf("budget %d MiB, Go %d MiB after a 64 MiB burst: offheap got %d MiB", bytes>>20, goNow>>20, n)
+	if c := int64(st.Committed); c+goNow > bytes {
+		t.Errorf("offheap committed %d MiB + Go %d MiB pass the %d MiB budget", c>>20, goNow>>20, bytes>>20)
+	}
+	runtime.KeepAlive(burst)
+}

@@ -204,9 +204,10 @@
 //
 // The Go runtime's memory is what GOMEMLIMIT counts: runtime/metrics'
 // /memory/classes/total:bytes less /memory/classes/heap/released:bytes.
-// It is read on the span allocation path, at most every 10 ms (a read
-// costs about half a microsecond), never on the fast path and never under
-// the heap lock, and again before an allocation is refused. The headroom
+// It is read on the span allocation path when the last reading is a
+// millisecond old or offheap has committed a step since (a read costs
+// about half a microsecond), never on the fast path and never under the
+// heap lock, and again before an allocation is refused. The headroom
 // exists because the Go limit is soft: squeezed to its live data, the GC
 // runs back to back, its CPU limiter lets the heap pass the limit, and the
 // process passes the budget.
