@@ -195,7 +195,7 @@
 //     heaps to grow by a step before it is set again.
 //   - The offheap side: an allocation that needs more committed memory is
 //     refused with ErrOutOfMemory when the heaps' committed memory, plus
-//     the Go runtime's memory, plus headroom for the Go heap (a sixteenth
+//     the Go runtime's memory, plus headroom for the Go heap (an eighth
 //     of the Go runtime's memory, at least a step) would pass the budget.
 //     The check is MemoryLimit's (the tighter of the two applies) and so is
 //     the order: before failing the heap reads the Go runtime's memory
