@@ -61,15 +61,15 @@ type Config struct {
 	// (debug.SetMemoryLimit, what GOMEMLIMIT sets) at the budget less the
 	// heaps' committed memory, replacing any limit set before (Budget.Close
 	// restores it); and an allocation that would take the heaps'
-	// committed memory plus the Go runtime's memory past the budget first
-	// returns free memory to the kernel, then fails with ErrOutOfMemory,
-	// as MemoryLimit does (both apply: the tighter wins). GOGC still paces
-	// the GC below the limit. If the Go runtime alone uses more than its
-	// share, the GC works hard to get back under the limit and the heap
-	// refuses to grow; it never takes memory the Go heap is using. Heap
-	// allocations then go through the heap lock for every span, as under
-	// MemoryLimit. See the package documentation, "One budget for Go and
-	// offheap".
+	// committed memory plus the Go runtime's memory (and headroom for the
+	// Go heap, an eighth of it) past the budget first returns free memory
+	// to the kernel, then fails with ErrOutOfMemory, as MemoryLimit does
+	// (both apply: the tighter wins). GOGC still paces the GC below the
+	// limit. If the Go runtime alone uses more than its share, the GC
+	// works hard to get back under the limit and the heap refuses to grow;
+	// it never takes memory the Go heap is using. With a Budget every span
+	// takes its pages under the heap lock, as under MemoryLimit. See the
+	// package documentation, "One budget for Go and offheap".
 	Budget *Budget
 
 	// Reserve is the address space to reserve for the heap, rounded up to
