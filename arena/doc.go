@@ -213,4 +213,70 @@
 // Either way, the unlink must come before the free: a reader that can
 // still reach the object through the shared structure could find it after
 // the grace period.
+//
+// # One budget for Go and offheap
+//
+// The Go runtime's memory limit (GOMEMLIMIT, debug.SetMemoryLimit) counts
+// only the Go runtime's own memory, and MemoryLimit only a heap's: a
+// process using both has two budgets to size. A Budget (NewBudget) is one
+// figure for both, shared by every heap whose Config.Budget names it:
+//
+//   - The Go side: while the Budget is open it keeps the Go memory limit at
+//     the budget less the heaps' committed memory (pages in spans plus free
+//     pages not returned to the kernel, Stats.Committed), less one
+//     hysteresis step: max(4 MiB, budget/128). It sets the limit again only
+//     when committed memory has moved by more than a step since the last
+//     setting, so a growing heap calls debug.SetMemoryLimit every few MiB,
+//     not every span; being a step low, the limit leaves room for the
+//     heaps to grow by a step before it is set again.
+//   - The offheap side: an allocation that needs more committed memory is
+//     refused with ErrOutOfMemory when the heaps' committed memory, plus
+//     the Go runtime's memory, plus headroom for the Go heap (an eighth
+//     of the Go runtime's memory, at least a step) would pass the budget.
+//     The check is MemoryLimit's (the tighter of the two applies) and so is
+//     the order: before failing the heap reads the Go runtime's memory
+//     again and returns free memory to the kernel, its own first, then
+//     that of the other heaps sharing the Budget.
+//
+// The Go runtime's memory is what GOMEMLIMIT counts: runtime/metrics'
+// /memory/classes/total:bytes less /memory/classes/heap/released:bytes.
+// It is read on the span allocation path when the last reading is a
+// millisecond old or offheap has committed a step since (a read costs
+// about half a microsecond), never on the fast path and never under the
+// heap lock, and again before an allocation is refused. The headroom
+// exists because the Go limit is soft: squeezed to its live data, the GC
+// runs back to back, its CPU limiter lets the heap pass the limit, and the
+// process passes the budget.
+//
+// How it meets the rest of the Go runtime:
+//
+//   - GOGC still paces the GC below the limit; the limit only makes it
+//     collect sooner as offheap grows. With GOGC=off the limit is the only
+//     trigger, and the Go heap grows until it meets the budget less
+//     offheap's share.
+//   - A limit set beforehand, by GOMEMLIMIT or debug.SetMemoryLimit, is
+//     taken over: NewBudget records it and sets its own; Budget.Close
+//     restores it, unless someone else has changed the limit since (their
+//     setting is then left). A Budget that finds the limit changed under
+//     it sets its own again at the next step and counts an override
+//     (BudgetStats.GoLimitOverrides).
+//   - If the Go heap alone needs more than the budget less offheap's
+//     share, the GC works hard (up to its CPU limiter, about half the CPU)
+//     to stay under the limit, and offheap refuses to grow: it never takes
+//     memory the Go runtime is using. Idle Go memory goes back to the
+//     kernel at the Go scavenger's pace (debug.FreeOSMemory does it at
+//     once), which makes room for offheap again.
+//   - One Budget per process should set the Go limit. A second one would
+//     set it whenever its own heaps move, so the last to set wins; give the
+//     others BudgetOptions.KeepGoLimit, which keeps only the offheap side.
+//     The Budget holds no package-level state, so nothing refuses a second.
+//
+// Heap.Close takes the heap's committed memory out of its Budget (the Go
+// limit rises by it). Budget.Close detaches the Budget: it no longer sets
+// the Go limit nor bounds its heaps, which keep their own MemoryLimit. A
+// heap with a Budget, like one with a MemoryLimit, takes every span's
+// pages under the heap lock (the per-worker page caches are skipped), so
+// that each commit is checked. Stats reports the Budget's figures beside
+// the heap's (Budget, BudgetGoLimit, BudgetGoMemory, BudgetCommitted), and
+// Budget.Stats has the rest.
 package arena

@@ -106,6 +106,8 @@ type Heap struct {
 
 	scav scavStats
 
+	budget budgetLink // this heap's share of Config.Budget (budget.go)
+
 	// The background scavenger (scavenger.go): nil when ScavengeDelay < 0.
 	// scavGate is held by each of its release steps and by Verify, so
 	// Verify never sees a run that is out for release.
@@ -167,6 +169,7 @@ func NewHeap(cfg Config) (*Heap, error) {
 	if cfg.HugePages {
 		_ = m.HugePage(m.Base(), m.Size()) // a hint: best effort
 	}
+	h.budgetAttach()
 	h.startScavenger()
 	return h, nil
 }
@@ -261,6 +264,7 @@ func (h *Heap) Close() error {
 		h.atClose = h.pageFiguresLocked()
 		h.final = true
 		h.lock.Unlock()
+		h.budgetDetach()
 	}
 	return h.unmap()
 }

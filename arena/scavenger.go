@@ -90,6 +90,7 @@ func (h *Heap) releaseRun(maxPages, align uintptr) (uintptr, error) {
 		h.scav.failures.Add(1)
 		return 0, err
 	}
+	h.budgetMoved(-int64(n))
 	bytes := n * pages.PageSize
 	h.scav.released.Add(uint64(bytes))
 	return bytes, nil
