@@ -1,0 +1,98 @@
+// Command kvserver is a small Redis-protocol cache whose keys live either
+// in Go maps (-store goheap) or off the Go heap, in container.BytesMaps on
+// one arena.Heap (-store offheap). It exists to compare the two under the
+// same load: see README.md and bench.sh.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:6380", "listen address (loopback by default: the server has no authentication)")
+	kind := flag.String("store", "offheap", "where keys live: goheap (Go maps) or offheap (container.BytesMap on an arena.Heap)")
+	shards := flag.Int("shards", defaultShards, "number of shards, each one map behind one mutex (rounded up to a power of two)")
+	sizeHint := flag.Int("sizehint", 0, "expected number of keys: maps are sized for it up front so they do not grow under load")
+	memLimit := flag.String("memlimit", "0", "offheap: hard cap on the arena's committed memory; goheap: the Go soft memory limit (GOMEMLIMIT). 0: none. Suffixes K, M, G, T (powers of 1024)")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "kvserver: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+	limit, err := parseBytes(*memLimit)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kvserver: -memlimit: %v\n", err)
+		os.Exit(2)
+	}
+	store, err := openStore(*kind, *shards, *sizeHint, limit)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kvserver: %v\n", err)
+		os.Exit(2)
+	}
+	srv, err := Listen(*addr, store)
+	if err != nil {
+		store.Close()
+		log.Fatalf("kvserver: %v", err)
+	}
+	log.Printf("kvserver: store %s, %d shards, listening on %s", store.Kind(), *shards, srv.Addr())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Printf("kvserver: %v, shutting down", s)
+	case <-srv.Done():
+	}
+	if err := srv.Close(); err != nil {
+		log.Fatalf("kvserver: shutdown: %v", err)
+	}
+}
+
+// openStore makes the store the flags ask for.
+func openStore(kind string, shards, sizeHint int, limit int64) (Store, error) {
+	switch kind {
+	case "goheap":
+		if limit > 0 {
+			debug.SetMemoryLimit(limit)
+		}
+		return newGoStore(shards, sizeHint), nil
+	case "offheap":
+		return newOffStore(shards, sizeHint, limit)
+	}
+	return nil, fmt.Errorf("unknown -store %q (want goheap or offheap)", kind)
+}
+
+// parseBytes reads "123", "64M", "4G"... (powers of 1024).
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I")
+	shift := 0
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'K':
+			shift = 10
+		case 'M':
+			shift = 20
+		case 'G':
+			shift = 30
+		case 'T':
+			shift = 40
+		}
+		if shift > 0 {
+			s = s[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > (1<<62)>>shift {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return v << shift, nil
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/offheap/offheap/arena"
+	"github.com/tidwall/redcon"
+)
+
+// maxShownName bounds how much of an unknown command's name an error
+// repeats back: enough to recognise it, never a megabyte of echo.
+const maxShownName = 64
+
+// Server speaks the Redis protocol (RESP2) over one Store.
+type Server struct {
+	store   Store
+	started time.Time
+	srv     *redcon.Server
+	ln      net.Listener
+
+	// closeOnce makes Close idempotent; done is closed when the accept
+	// loop has returned; serveErr is its error (written before done).
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{}
+	serveErr  error
+}
+
+// connState is one client's scratch space (redcon runs each connection's
+// commands on one goroutine, so it needs no lock): GET copies values into
+// buf, which is reused so that a GET allocates nothing.
+type connState struct {
+	buf []byte
+}
+
+// maxKeptBuf: a connection keeps its GET buffer between commands only up
+// to this size, so one huge value does not pin memory per client.
+const maxKeptBuf = 64 << 10
+
+// Listen starts serving store on addr ("127.0.0.1:0" picks a port).
+func Listen(addr string, store Store) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{store: store, started: time.Now(), ln: ln, done: make(chan struct{})}
+	s.srv = redcon.NewServer(addr, s.handle,
+		func(c redcon.Conn) bool { c.SetContext(&connState{}); return true },
+		nil)
+	go func() {
+		s.serveErr = s.srv.Serve(ln)
+		close(s.done)
+	}()
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops accepting, closes every client connection, then closes the
+// store (which waits for commands still running on each shard). It
+// returns the store's Close error: for offheap, a leak or a failed
+// Verify.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		// Closing the listener ourselves (rather than redcon's
+		// Server.Close, which fails if Serve has not started yet) makes
+		// Serve return; before it does it closes every client connection.
+		err := s.ln.Close()
+		<-s.done
+		s.closeErr = errors.Join(err, s.serveErr, s.store.Close())
+	})
+	return s.closeErr
+}
+
+// Done is closed when the server stops accepting connections.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
+	st, _ := conn.Context().(*connState)
+	if st == nil {
+		st = &connState{}
+		conn.SetContext(st)
+	}
+	var lower [16]byte
+	name := cmd.Args[0]
+	if len(name) <= len(lower) {
+		for i, c := range name {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			lower[i] = c
+		}
+		name = lower[:len(name)]
+	}
+	args := cmd.Args[1:]
+	switch string(name) {
+	case "get":
+		if !arity(conn, "get", args, 1, 1) {
+			return
+		}
+		v, ok, err := s.store.Get(st.buf[:0], args[0])
+		if err != nil {
+			writeErr(conn, err)
+			return
+		}
+		if !ok {
+			conn.WriteNull()
+		} else {
+			conn.WriteBulk(v)
+		}
+		if cap(v) <= maxKeptBuf {
+			st.buf = v[:0]
+		}
+	case "set":
+		if !arity(conn, "set", args, 2, -1) {
+			return
+		}
+		if len(args) > 2 {
+			conn.WriteError("ERR syntax error (SET options are not supported)")
+			return
+		}
+		if err := s.store.Set(args[0], args[1]); err != nil {
+			writeErr(conn, err)
+			return
+		}
+		conn.WriteString("OK")
+	case "del", "unlink":
+		if !arity(conn, string(name), args, 1, -1) {
+			return
+		}
+		n := 0
+		for _, k := range args {
+			ok, err := s.store.Delete(k)
+			if err != nil {
+				writeErr(conn, err)
+				return
+			}
+			if ok {
+				n++
+			}
+		}
+		conn.WriteInt(n)
+	case "exists":
+		if !arity(conn, "exists", args, 1, -1) {
+			return
+		}
+		n := 0
+		for _, k := range args {
+			ok, err := s.store.Has(k)
+			if err != nil {
+				writeErr(conn, err)
+				return
+			}
+			if ok {
+				n++
+			}
+		}
+		conn.WriteInt(n)
+	case "dbsize":
+		if arity(conn, "dbsize", args, 0, 0) {
+			conn.WriteInt(s.store.Len())
+		}
+	case "flushall", "flushdb":
+		// ASYNC/SYNC are accepted and mean the same here.
+		if !arity(conn, string(name), args, 0, 1) {
+			return
+		}
+		if err := s.store.Flush(); err != nil {
+			writeErr(conn, err)
+			return
+		}
+		conn.WriteString("OK")
+	case "ping":
+		if !arity(conn, "ping", args, 0, 1) {
+			return
+		}
+		if len(args) == 1 {
+			conn.WriteBulk(args[0])
+		} else {
+			conn.WriteString("PONG")
+		}
+	case "echo":
+		// redis-cli --pipe ends its input with an ECHO to know when every
+		// reply has come back.
+		if arity(conn, "echo", args, 1, 1) {
+			conn.WriteBulk(args[0])
+		}
+	case "info":
+		// Any section argument gets the whole report.
+		if arity(conn, "info", args, 0, -1) {
+			conn.WriteBulk(s.info())
+		}
+	case "config":
+		// redis-benchmark asks CONFIG GET save / appendonly at start; an
+		// empty answer says "nothing configured" without a warning.
+		if !arity(conn, "config", args, 1, -1) {
+			return
+		}
+		if strings.EqualFold(string(args[0]), "get") {
+			conn.WriteArray(0)
+			return
+		}
+		conn.WriteError("ERR CONFIG " + shown(args[0]) + " is not supported")
+	case "quit":
+		conn.WriteString("OK")
+		conn.Close()
+	default:
+		conn.WriteError("ERR unknown command '" + shown(cmd.Args[0]) + "'")
+	}
+}
+
+// arity checks that a command has between min and max arguments (max -1:
+// no upper bound) and writes Redis's error if not.
+func arity(conn redcon.Conn, name string, args [][]byte, min, max int) bool {
+	if len(args) < min || (max >= 0 && len(args) > max) {
+		conn.WriteError("ERR wrong number of arguments for '" + name + "' command")
+		return false
+	}
+	return true
+}
+
+// writeErr maps store errors to Redis's error replies.
+func writeErr(conn redcon.Conn, err error) {
+	switch {
+	case errors.Is(err, arena.ErrOutOfMemory):
+		conn.WriteError("OOM command not allowed when used memory > 'maxmemory': " + err.Error())
+	case errors.Is(err, ErrClosed):
+		conn.WriteError("ERR server is shutting down")
+	default:
+		conn.WriteError("ERR " + err.Error())
+	}
+}
+
+// shown is a command argument made safe to echo inside an error line.
+func shown(b []byte) string {
+	if len(b) > maxShownName {
+		b = b[:maxShownName]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, string(b))
+}
+
+// info builds the INFO reply. Everything in it is read from counters (no
+// walk over keys, no stop-the-world), so INFO is safe to poll under load.
+func (s *Server) info() []byte {
+	var w infoWriter
+	writeProcessInfo(&w, s.started)
+	w.section("Keyspace")
+	w.int("keys", s.store.Len())
+	w.str("data_bytes", fmt.Sprint(s.store.DataBytes()))
+	w.u64("used_memory", s.store.UsedBytes())
+	s.store.Info(&w)
+	return w.b.Bytes()
+}
