@@ -1,0 +1,339 @@
+package container
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/offheap/offheap/arena"
+)
+
+// newHeap returns a heap closed at the end of the test; the background
+// scavenger is off so HeapAlloc/HeapObjects figures are exact.
+func newHeap(t testing.TB, cfg arena.Config) *arena.Heap {
+	t.Helper()
+	if cfg.Reserve == 0 {
+		cfg.Reserve = 1 << 30
+	}
+	cfg.ScavengeDelay = -1
+	h, err := arena.NewHeap(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+func key(i int) []byte { return fmt.Appendf(nil, "key-%d", i) }
+
+// val returns a value whose length varies with i (0 to 40 bytes), so
+// entries fall into several size classes.
+func val(i, round int) []byte {
+	return bytes.Repeat([]byte{byte(i + round)}, (i*7+round)%41)
+}
+
+// checkBytesMap compares m with the model: Len, every Get, and Range
+// visiting each model entry exactly once.
+func checkBytesMap(t *testing.T, m *BytesMap, model map[string][]byte) {
+	t.Helper()
+	if m.Len() != len(model) {
+		t.Fatalf("Len %d, model %d", m.Len(), len(model))
+	}
+	for k, v := range model {
+		got, ok := m.Get(nil, []byte(k))
+		if !ok || !bytes.Equal(got, v) {
+			t.Fatalf("Get(%q) = %q, %v; want %q", k, got, ok, v)
+		}
+	}
+	seen := make(map[string]bool, len(model))
+	m.Range(func(k, v []byte) bool {
+		want, ok := model[string(k)]
+		if !ok || seen[string(k)] || !bytes.Equal(v, want) {
+			t.Fatalf("Range: %q → %q (in model %v, seen %v)", k, v, ok, seen[string(k)])
+		}
+		seen[string(k)] = true
+		return true
+	})
+	if len(seen) != len(model) {
+		t.Fatalf("Range visited %d of %d", len(seen), len(model))
+	}
+}
+
+func TestBytesMapBasic(t *testing.T) {
+	h := newHeap(t, arena.Config{})
+	m, err := NewBytesMap(h, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := map[string][]byte{}
+	const n = 20000
+	for round := range 3 {
+		for i := range n {
+			if err := m.Set(key(i), val(i, round)); err != nil {
+				t.Fatal(err)
+			}
+			model[string(key(i))] = val(i, round)
+		}
+		checkBytesMap(t, m, model)
+	}
+	for i := 0; i < n; i += 3 {
+		if !m.Delete(key(i)) {
+			t.Fatalf("Delete(%q) found nothing", key(i))
+		}
+		if m.Delete(key(i)) {
+			t.Fatalf("second Delete(%q) found it", key(i))
+		}
+		delete(model, string(key(i)))
+	}
+	checkBytesMap(t, m, model)
+	if m.Has(key(0)) || !m.Has(key(1)) {
+		t.Fatal("Has disagrees with the deletes")
+	}
+	if v, ok := m.GetString([]byte("x"), "key-1"); !ok || !bytes.Equal(v, append([]byte("x"), model["key-1"]...)) {
+		t.Fatalf("GetString appended %q, %v", v, ok)
+	}
+	if err := m.SetString("s", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if !m.View([]byte("s"), func(v []byte) {
+		if string(v) != "v" || cap(v) != 1 {
+			t.Fatalf("View: %q cap %d", v, cap(v))
+		}
+	}) {
+		t.Fatal("View found nothing")
+	}
+	// Empty key and empty value are entries like any other.
+	if err := m.Set(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := m.Get(nil, []byte{}); !ok || len(v) != 0 {
+		t.Fatalf("empty key: %q %v", v, ok)
+	}
+	st := m.MemStats()
+	if st.Entries != m.Len() || st.Resizes == 0 || st.TableBytes == 0 || st.EntryBytes == 0 {
+		t.Fatalf("MemStats %+v", st)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeleteFreesToHeap: after Delete the entry's memory is the Heap's
+// again, and after the shrink and Close nothing of the map is left.
+func TestDeleteFreesToHeap(t *testing.T) {
+	h := newHeap(t, arena.Config{})
+	base := h.Stats()
+	m, err := NewBytesMap(h, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50000
+	for i := range n {
+		if err := m.Set(key(i), val(i, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := h.Stats()
+	st := m.MemStats()
+	if full.HeapAlloc-base.HeapAlloc < st.EntryBytes+st.TableBytes {
+		t.Fatalf("heap grew by %d bytes, map says it holds %d+%d", full.HeapAlloc-base.HeapAlloc, st.EntryBytes, st.TableBytes)
+	}
+	for i := range n {
+		before := h.Stats()
+		m.Delete(key(i))
+		after := h.Stats()
+		// One entry freed; a resize step may free drained segments and a
+		// finished table's directory, and allocate new segments.
+		if i < 100 && after.Frees == before.Frees {
+			t.Fatalf("Delete %d freed nothing", i)
+		}
+	}
+	if st := m.MemStats(); st.Entries != 0 || st.EntryBytes != 0 {
+		t.Fatalf("after deleting all: %+v", st)
+	}
+	// Only the (shrinking) tables are left; drive the shrink to its end
+	// with deletes of absent keys, each one bounded step.
+	for i := 0; m.MemStats().Resizing; i++ {
+		m.Delete([]byte("absent"))
+		if i > n {
+			t.Fatal("the shrink never finishes")
+		}
+	}
+	st = m.MemStats()
+	left := h.Stats()
+	if st.Buckets > 16 || left.HeapObjects-base.HeapObjects > 2 {
+		t.Fatalf("after the shrink: %+v; heap holds %d objects (%d before)", st, left.HeapObjects, base.HeapObjects)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if end := h.Stats(); end.HeapObjects != base.HeapObjects || end.HeapAlloc != base.HeapAlloc {
+		t.Fatalf("after Close: %d objects, %d bytes; before the map: %d, %d", end.HeapObjects, end.HeapAlloc, base.HeapObjects, base.HeapAlloc)
+	}
+	if err := m.Close(); !errors.Is(err, ErrClosed) || !errors.Is(err, arena.ErrClosed) {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := m.Set(key(1), nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Set after Close: %v", err)
+	}
+	if m.Has(key(1)) || m.Len() != 0 || m.Delete(key(1)) {
+		t.Fatal("closed map still answers")
+	}
+}
+
+// TestMoveBound: growing to many entries and shrinking back, no single
+// operation moves more than moveEntries entries between tables.
+func TestMoveBound(t *testing.T) {
+	h := newHeap(t, arena.Config{})
+	m, err := NewMap[uint64, uint64](h, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 300000
+	if testing.Short() || raceEnabled {
+		n = 50000
+	}
+	var resizing int
+	for i := range n {
+		if err := m.Set(uint64(i), uint64(i)*3); err != nil {
+			t.Fatal(err)
+		}
+		if m.MemStats().Resizing {
+			resizing++
+		}
+	}
+	st := m.MemStats()
+	if st.MaxMoved > moveEntries || st.MaxMoved == 0 || st.Resizes < 10 || resizing == 0 {
+		t.Fatalf("after %d inserts: %+v (%d ops while resizing)", n, st, resizing)
+	}
+	for i := range n {
+		if v, ok := m.Get(uint64(i)); !ok || v != uint64(i)*3 {
+			t.Fatalf("Get(%d) = %d, %v", i, v, ok)
+		}
+	}
+	for i := range n - 10 {
+		if !m.Delete(uint64(i)) {
+			t.Fatalf("Delete(%d) missed", i)
+		}
+	}
+	st2 := m.MemStats()
+	if st2.MaxMoved > moveEntries || st2.Resizes <= st.Resizes || st2.Buckets >= st.Buckets {
+		t.Fatalf("after the deletes: %+v (before: %+v)", st2, st)
+	}
+	t.Logf("grown: %+v; shrunk: %+v", st, st2)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMapPointerType(t *testing.T) {
+	h := newHeap(t, arena.Config{})
+	if _, err := NewMap[string, int](h, 0); !errors.Is(err, ErrPointerType) {
+		t.Fatalf("string key: %v", err)
+	}
+	if _, err := NewMap[int, []byte](h, 0); !errors.Is(err, arena.ErrPointerType) || !strings.Contains(err.Error(), "value") {
+		t.Fatalf("slice value: %v", err)
+	}
+	if _, err := NewMap[int, int](nil, 0); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("nil heap: %v", err)
+	}
+	if _, err := NewBytesMap(h, -1); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("negative hint: %v", err)
+	}
+}
+
+// TestOutOfMemory fills a heap with a small MemoryLimit through a map:
+// Set fails with arena.ErrOutOfMemory, the map is unchanged, and after
+// deletes it takes new entries again.
+func TestOutOfMemory(t *testing.T) {
+	h := newHeap(t, arena.Config{MemoryLimit: 8 << 20, Reserve: 64 << 20})
+	m, err := NewBytesMap(h, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := map[string][]byte{}
+	value := bytes.Repeat([]byte("v"), 1000)
+	var failed int
+	for i := 0; failed < 20; i++ {
+		k := binary.AppendUvarint(nil, uint64(i))
+		err := m.Set(k, value)
+		if err != nil {
+			if !errors.Is(err, arena.ErrOutOfMemory) {
+				t.Fatalf("Set %d: %v", i, err)
+			}
+			failed++
+			if m.Has(k) || m.Len() != len(model) {
+				t.Fatalf("failed Set %d changed the map", i)
+			}
+			continue
+		}
+		model[string(k)] = value
+	}
+	t.Logf("%d entries fit under the limit", len(model))
+	checkBytesMap(t, m, model)
+	// Replacing with a longer value needs a new entry: fails, old value stays.
+	var some string
+	for k := range model {
+		some = k
+		break
+	}
+	if err := m.SetString(some, bytes.Repeat([]byte("w"), 100000)); !errors.Is(err, arena.ErrOutOfMemory) {
+		t.Fatalf("growing a value: %v", err)
+	}
+	checkBytesMap(t, m, model)
+	n := 0
+	for k := range model {
+		if n++; n > len(model)/2 {
+			break
+		}
+		m.Delete([]byte(k))
+		delete(model, k)
+	}
+	for i := range 100 {
+		k := fmt.Appendf(nil, "again-%d", i)
+		if err := m.Set(k, value); err != nil {
+			t.Fatalf("after freeing half: %v", err)
+		}
+		model[string(k)] = value
+	}
+	checkBytesMap(t, m, model)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRangeMutationPanics(t *testing.T) {
+	h := newHeap(t, arena.Config{})
+	m, _ := NewBytesMap(h, 0)
+	for i := range 10 {
+		_ = m.Set(key(i), nil)
+	}
+	for _, op := range []func(){
+		func() { _ = m.Set(key(100), nil) },
+		func() { m.Delete(key(1)) },
+		func() { _ = m.Close() },
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "during Range") {
+					t.Fatalf("recovered %v", r)
+				}
+			}()
+			m.Range(func(k, v []byte) bool {
+				m.Has(k) // reads are fine
+				op()
+				return false
+			})
+		}()
+	}
+	if m.Len() != 10 {
+		t.Fatalf("Len %d after refused mutations", m.Len())
+	}
+	_ = m.Set(key(100), nil) // Range has ended: writable again
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
