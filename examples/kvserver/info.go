@@ -36,23 +36,25 @@ func (w *infoWriter) u64(k string, v uint64)        { w.str(k, strconv.FormatUin
 func (w *infoWriter) f64(k string, v float64)       { w.str(k, strconv.FormatFloat(v, 'f', 6, 64)) }
 func (w *infoWriter) dur(k string, d time.Duration) { w.f64(k, d.Seconds()) }
 
-// runtimeMetrics are the runtime/metrics samples INFO reports. All are
-// read with one metrics.Read, which does not stop the world (unlike
+// runtimeMetricNames are the runtime/metrics samples INFO reports. All
+// are read with one metrics.Read, which does not stop the world (unlike
 // runtime.ReadMemStats), so INFO never stalls other clients.
-var runtimeMetricNames = []string{
-	"/cpu/classes/gc/total:cpu-seconds",
-	"/cpu/classes/total:cpu-seconds",
-	"/gc/cycles/total:gc-cycles",
-	"/sched/pauses/total/gc:seconds",
-	"/memory/classes/heap/objects:bytes",
-	"/memory/classes/heap/free:bytes",
-	"/memory/classes/heap/released:bytes",
-	"/memory/classes/total:bytes",
-	"/gc/heap/live:bytes",
-	"/gc/heap/goal:bytes",
-	"/gc/heap/objects:objects",
-	"/gc/gogc:percent",
-	"/gc/gomemlimit:bytes",
+func runtimeMetricNames() []string {
+	return []string{
+		"/cpu/classes/gc/total:cpu-seconds",
+		"/cpu/classes/total:cpu-seconds",
+		"/gc/cycles/total:gc-cycles",
+		"/sched/pauses/total/gc:seconds",
+		"/memory/classes/heap/objects:bytes",
+		"/memory/classes/heap/free:bytes",
+		"/memory/classes/heap/released:bytes",
+		"/memory/classes/total:bytes",
+		"/gc/heap/live:bytes",
+		"/gc/heap/goal:bytes",
+		"/gc/heap/objects:objects",
+		"/gc/gogc:percent",
+		"/gc/gomemlimit:bytes",
+	}
 }
 
 // writeProcessInfo appends the process and Go runtime sections.
@@ -73,8 +75,9 @@ func writeProcessInfo(w *infoWriter, started time.Time) {
 		w.f64("used_cpu_sys", tvSeconds(ru.Stime))
 	}
 
-	samples := make([]metrics.Sample, len(runtimeMetricNames))
-	for i, n := range runtimeMetricNames {
+	names := runtimeMetricNames()
+	samples := make([]metrics.Sample, len(names))
+	for i, n := range names {
 		samples[i].Name = n
 	}
 	metrics.Read(samples)

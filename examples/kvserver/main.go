@@ -65,7 +65,11 @@ func openStore(kind string, shards, sizeHint int, limit int64) (Store, error) {
 		}
 		return newGoStore(shards, sizeHint), nil
 	case "offheap":
-		return newOffStore(shards, sizeHint, limit)
+		s, err := newOffStore(shards, sizeHint, limit)
+		if err != nil {
+			return nil, err // not a nil *offStore inside a non-nil Store
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("unknown -store %q (want goheap or offheap)", kind)
 }

@@ -48,7 +48,7 @@ var ErrClosed = errors.New("store closed")
 // millions of keys) so nothing done to one shard takes long.
 const defaultShards = 64
 
-// shardPad pads shard structs to a multiple of a cache line so that two
+// cacheLine pads shard structs to a multiple of a cache line so that two
 // shards' locks and counters never share a line.
 const cacheLine = 64
 

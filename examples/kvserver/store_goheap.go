@@ -15,10 +15,12 @@ type goStore struct {
 	sizeHint int // per shard, for Flush
 }
 
-// goShard: mu guards m and closed; n and bytes are written under mu and
-// read without it (INFO, DBSIZE), hence atomics.
+// goShard: mu guards m and closed; Get and Has take it shared (Go maps
+// allow concurrent readers), writers exclusively. n and bytes are written
+// under the exclusive lock and read without it (INFO, DBSIZE), hence
+// atomics.
 type goShard struct {
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	m      map[string][]byte
 	closed bool
 	n      atomic.Int64
@@ -43,13 +45,13 @@ func (s *goStore) shard(key []byte) *goShard { return &s.shards[s.sh.shard(key)]
 
 func (s *goStore) Get(dst, key []byte) ([]byte, bool, error) {
 	sh := s.shard(key)
-	sh.mu.Lock()
+	sh.mu.RLock()
 	if sh.closed {
-		sh.mu.Unlock()
+		sh.mu.RUnlock()
 		return dst, false, ErrClosed
 	}
 	v, ok := sh.m[string(key)]
-	sh.mu.Unlock()
+	sh.mu.RUnlock()
 	// Values are never modified in place (Set stores a fresh copy), so v
 	// can be copied out after the lock is dropped.
 	return append(dst, v...), ok, nil
@@ -93,8 +95,8 @@ func (s *goStore) Delete(key []byte) (bool, error) {
 
 func (s *goStore) Has(key []byte) (bool, error) {
 	sh := s.shard(key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
 	if sh.closed {
 		return false, ErrClosed
 	}
