@@ -52,6 +52,8 @@ func runtimeMetricNames() []string {
 		"/gc/heap/live:bytes",
 		"/gc/heap/goal:bytes",
 		"/gc/heap/objects:objects",
+		"/gc/heap/allocs:bytes",
+		"/gc/heap/allocs:objects",
 		"/gc/gogc:percent",
 		"/gc/gomemlimit:bytes",
 	}

@@ -197,16 +197,33 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 			conn.WriteBulk(s.info())
 		}
 	case "config":
-		// redis-benchmark asks CONFIG GET save / appendonly at start; an
-		// empty answer says "nothing configured" without a warning.
+		// redis-benchmark reads CONFIG GET save and appendonly at start
+		// and warns when they are missing: this server persists nothing,
+		// which is what "" and "no" say. Other parameters are unknown and
+		// left out of the reply, as Redis does.
 		if !arity(conn, "config", args, 1, -1) {
 			return
 		}
-		if strings.EqualFold(string(args[0]), "get") {
-			conn.WriteArray(0)
+		if !strings.EqualFold(string(args[0]), "get") {
+			conn.WriteError("ERR CONFIG " + shown(args[0]) + " is not supported")
 			return
 		}
-		conn.WriteError("ERR CONFIG " + shown(args[0]) + " is not supported")
+		if !arity(conn, "config|get", args, 2, -1) {
+			return
+		}
+		var pairs []string
+		for _, p := range args[1:] {
+			switch strings.ToLower(string(p)) {
+			case "save":
+				pairs = append(pairs, "save", "")
+			case "appendonly":
+				pairs = append(pairs, "appendonly", "no")
+			}
+		}
+		conn.WriteArray(len(pairs))
+		for _, p := range pairs {
+			conn.WriteBulkString(p)
+		}
 	case "quit":
 		conn.WriteString("OK")
 		conn.Close()

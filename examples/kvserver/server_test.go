@@ -150,7 +150,12 @@ func TestServer(t *testing.T) {
 			do(t, c, "-ERR wrong number of arguments for 'del' command", "DEL")
 			do(t, c, "-ERR wrong number of arguments for 'exists' command", "EXISTS")
 			do(t, c, "-ERR wrong number of arguments for 'dbsize' command", "DBSIZE", "x")
-			do(t, c, "*0", "CONFIG", "GET", "save")
+			if r := do(t, c, "*4", "CONFIG", "GET", "save", "nosuch", "APPENDONLY"); r.Array[0].Str != "save" || r.Array[3].Str != "no" {
+				t.Errorf("CONFIG GET: %+v", r.Array)
+			}
+			do(t, c, "*0", "CONFIG", "GET", "nosuch")
+			do(t, c, "-ERR wrong number of arguments for 'config|get' command", "CONFIG", "GET")
+			do(t, c, "-ERR CONFIG SET is not supported", "CONFIG", "SET", "a", "b")
 			do(t, c, "$again", "GET", "a")
 
 			// INFO parses: every line a section header or field:value,
