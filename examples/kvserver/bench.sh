@@ -96,7 +96,7 @@ for store in $STORES; do
 
 	echo "== $store: preloading $KEYS keys, values $VMIN-$VMAX bytes" >&2
 	"$TMP/loadgen" load -addr "$HOST:$PORT" -n "$KEYS" -min "$VMIN" -max "$VMAX" | tee "$TMP/$store.load" >&2
-	R[$store,load]=$(awk '{gsub(/[(\/s)]/, "", $6); print $6}' "$TMP/$store.load")
+	R[$store,load]=$(sed -n 's/.*(\([0-9]*\) keys\/s).*/\1/p' "$TMP/$store.load")
 	[[ $(redis-cli -h $HOST -p "$PORT" DBSIZE) == "$KEYS" ]] || die "$store: DBSIZE is not $KEYS after preload"
 
 	echo "== $store: SET/GET throughput, -P $PIPELINE -c $CLIENTS -n $OPS" >&2
@@ -115,7 +115,8 @@ for store in $STORES; do
 
 	before=$(redis-cli -h $HOST -p "$PORT" DBSIZE)
 	echo "== $store: deleting all but every ${KEEP}th key" >&2
-	"$TMP/loadgen" del -addr "$HOST:$PORT" -n "$KEYS" -keep "$KEEP" >&2
+	"$TMP/loadgen" del -addr "$HOST:$PORT" -n "$KEYS" -keep "$KEEP" | tee "$TMP/$store.del" >&2
+	R[$store,del]=$(sed -n 's/.*(\([0-9]*\) keys\/s).*/\1/p' "$TMP/$store.del")
 	sleep "$WAIT"
 	R[$store,keys_before]=$before
 	R[$store,keys]=$(info keys)
@@ -123,7 +124,9 @@ for store in $STORES; do
 	R[$store,used]=$(info used_memory)
 	R[$store,rss]=$(info used_memory_rss)
 	R[$store,gc_cpu]=$(info go_cpu_classes_gc_total_cpu_seconds)
-	R[$store,cpu]=$(info go_cpu_classes_total_cpu_seconds)
+	# Idle mark workers only use CPUs that had nothing else to do.
+	R[$store,gc_busy]=$(awk -v t="${R[$store,gc_cpu]}" -v i="$(info go_cpu_classes_gc_mark_idle_cpu_seconds)" 'BEGIN { print t - i }')
+	R[$store,cpu]=$(awk -v u="$(info used_cpu_user)" -v s="$(info used_cpu_sys)" 'BEGIN { print u + s }')
 	R[$store,gc_cycles]=$(info go_gc_cycles_total_gc_cycles)
 	R[$store,gc_p99]=$(info go_sched_pauses_total_gc_seconds_p99)
 	R[$store,gc_max]=$(info go_sched_pauses_total_gc_seconds_max)
@@ -163,6 +166,7 @@ header=$(printf '%-40s' "")
 for s in $STORES; do header+=$(printf '%18s' "$s"); done
 echo "$header"
 row "preload SET (loadgen, pipelined)" rps load
+row "delete 90 % (loadgen, multi-key DEL)" rps del
 row "SET throughput (-P $PIPELINE)" rps set_rps
 row "GET throughput (-P $PIPELINE)" rps get_rps
 row "SET max latency (-P $PIPELINE)" msraw set_pmax
@@ -174,7 +178,8 @@ row "GET p50 latency (-P 1)" msraw get_p50
 row "GET p99 latency (-P 1)" msraw get_p99
 row "GET max latency (-P 1)" msraw get_max
 row "GC CPU (whole run)" s gc_cpu
-row "all CPU (whole run, runtime's view)" s cpu
+row "GC CPU without idle mark workers" s gc_busy
+row "server CPU, user+sys (whole run)" s cpu
 row "GC cycles" raw gc_cycles
 row "GC pause p99 (upper bound)" ms gc_p99
 row "GC pause max (upper bound)" ms gc_max

@@ -42,6 +42,7 @@ func (w *infoWriter) dur(k string, d time.Duration) { w.f64(k, d.Seconds()) }
 func runtimeMetricNames() []string {
 	return []string{
 		"/cpu/classes/gc/total:cpu-seconds",
+		"/cpu/classes/gc/mark/idle:cpu-seconds",
 		"/cpu/classes/total:cpu-seconds",
 		"/gc/cycles/total:gc-cycles",
 		"/sched/pauses/total/gc:seconds",

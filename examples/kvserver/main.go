@@ -8,12 +8,16 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/offheap/offheap/arena/arenahttp"
 )
 
 func main() {
@@ -22,6 +26,7 @@ func main() {
 	shards := flag.Int("shards", defaultShards, "number of shards, each one map behind one mutex (rounded up to a power of two)")
 	sizeHint := flag.Int("sizehint", 0, "expected number of keys: maps are sized for it up front so they do not grow under load")
 	memLimit := flag.String("memlimit", "0", "offheap: hard cap on the arena's committed memory; goheap: the Go soft memory limit (GOMEMLIMIT). 0: none. Suffixes K, M, G, T (powers of 1024)")
+	debugAddr := flag.String("debug", "", "if set, serve net/http/pprof (/debug/pprof/) and, for offheap, arenahttp (/debug/offheap/) on this address, e.g. 127.0.0.1:6060")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "kvserver: unexpected arguments %q\n", flag.Args())
@@ -43,6 +48,16 @@ func main() {
 		log.Fatalf("kvserver: %v", err)
 	}
 	log.Printf("kvserver: store %s, %d shards, listening on %s", store.Kind(), *shards, srv.Addr())
+	if *debugAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		if off, ok := store.(*offStore); ok {
+			mux.Handle("/debug/offheap/", arenahttp.New(off.h))
+		}
+		go func() { log.Printf("kvserver: debug server: %v", http.ListenAndServe(*debugAddr, mux)) }()
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

@@ -110,13 +110,13 @@ func TestServer(t *testing.T) {
 
 			// Many keys through growth, overwrite, deletes and reuse,
 			// pipelined, checked against a model.
-			const n = 20000
+			const n = testKeys
 			model := map[string]string{"a": "again", "": "empty key", "k\r\n\x00": "v\x00\r\n"}
 			pipeline(t, c, n, func(i int) []string {
 				k, v := fmt.Sprintf("key:%d", i), strings.Repeat(string(rune('a'+i%26)), 1+i%700)
 				model[k] = v
 				return []string{"SET", k, v}
-			}, "+OK")
+			}, func(int) string { return "+OK" })
 			pipeline(t, c, n, func(i int) []string {
 				k := fmt.Sprintf("key:%d", i)
 				if i%3 == 0 {
@@ -126,18 +126,21 @@ func TestServer(t *testing.T) {
 				v := fmt.Sprint(i)
 				model[k] = v
 				return []string{"SET", k, v}
-			}, "")
+			}, func(int) string { return "" })
 			do(t, c, ":"+strconv.Itoa(len(model)), "DBSIZE")
 			var data int64
+			var cmds [][]string
+			var wants []string
 			for k, v := range model {
 				data += int64(len(k) + len(v))
-				do(t, c, "$"+v, "GET", k)
-			}
-			if got := store.DataBytes(); got != data {
-				t.Errorf("DataBytes %d, want %d", got, data)
+				cmds, wants = append(cmds, []string{"GET", k}), append(wants, "$"+v)
 			}
 			for i := 0; i < n; i += 3 {
-				do(t, c, "$<nil>", "GET", fmt.Sprintf("key:%d", i))
+				cmds, wants = append(cmds, []string{"GET", fmt.Sprintf("key:%d", i)}), append(wants, "$<nil>")
+			}
+			pipeline(t, c, len(cmds), func(i int) []string { return cmds[i] }, func(i int) string { return wants[i] })
+			if got := store.DataBytes(); got != data {
+				t.Errorf("DataBytes %d, want %d", got, data)
 			}
 
 			// Errors are replies, and the connection keeps working.
@@ -272,9 +275,9 @@ func parseInfo(t *testing.T, s string) map[string]string {
 	return m
 }
 
-// pipeline sends n commands made by cmd without waiting, then checks every
-// reply is want ("" accepts any non-error reply).
-func pipeline(t *testing.T, c *resp.Client, n int, cmd func(i int) []string, want string) {
+// pipeline sends n commands made by cmd without waiting, then checks
+// reply i is want(i) ("" accepts any non-error reply).
+func pipeline(t *testing.T, c *resp.Client, n int, cmd func(i int) []string, want func(i int) string) {
 	t.Helper()
 	const batch = 500
 	for lo := 0; lo < n; lo += batch {
@@ -295,8 +298,8 @@ func pipeline(t *testing.T, c *resp.Client, n int, cmd func(i int) []string, wan
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Kind == '-' || (want != "" && render(r) != want) {
-				t.Fatalf("command %d: reply %q", i, render(r))
+			if w := want(i); r.Kind == '-' || (w != "" && render(r) != w) {
+				t.Fatalf("command %d %q: reply %q, want %q", i, cmd(i), render(r), w)
 			}
 		}
 	}

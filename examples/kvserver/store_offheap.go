@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/offheap/offheap/arena"
 	"github.com/offheap/offheap/container"
@@ -18,6 +17,12 @@ type offStore struct {
 	sh       sharder
 	shards   []offShard
 	sizeHint int // per shard, for Flush
+	// entryHeader is the bytes a BytesMap entry takes besides its key and
+	// value (MapStats.EntryBytes counts header + key + value per entry),
+	// measured once by newOffStore. With it the data bytes come from the
+	// maps' own counts, so Set and Delete need no extra lookup to learn
+	// the size of the value they replace or remove.
+	entryHeader uint64
 
 	// final is the heap's Stats taken by Close after every map was closed
 	// and before the heap was: what the e2e test checks for balance.
@@ -25,16 +30,14 @@ type offStore struct {
 	final arena.Stats
 }
 
-// offShard: mu guards m and closed. Get and Has take it shared (a
-// BytesMap's read methods may run together while no writer does); Set,
-// Delete, Flush and Close take it exclusively. n and bytes are written
-// under the exclusive lock and read without it, hence atomics.
+// offShard: mu guards m and closed. Get, Has and the counts (the map's
+// O(1) MemStats) take it shared (a BytesMap's read methods may run
+// together while no writer does); Set, Delete, Flush and Close take it
+// exclusively.
 type offShard struct {
 	mu     sync.RWMutex
 	m      *container.BytesMap
 	closed bool
-	n      atomic.Int64
-	bytes  atomic.Int64
 	_      [cacheLine]byte
 }
 
@@ -66,6 +69,9 @@ func newOffStore(shards, sizeHint int, limit int64) (*offStore, error) {
 	}
 	sh, n := newSharder(shards)
 	s := &offStore{h: h, sh: sh, shards: make([]offShard, n), sizeHint: sizeHint / n}
+	if s.entryHeader, err = measureEntryHeader(h); err != nil {
+		return nil, errors.Join(err, h.Close())
+	}
 	for i := range s.shards {
 		// Sized up front: a BytesMap grows incrementally (a few entries
 		// moved per write), but a presized one never needs to.
@@ -79,6 +85,26 @@ func newOffStore(shards, sizeHint int, limit int64) (*offStore, error) {
 		s.shards[i].m = m
 	}
 	return s, nil
+}
+
+// measureEntryHeader stores one entry with a 1-byte key and value and
+// returns what its MapStats.EntryBytes says beyond those 2 bytes.
+func measureEntryHeader(h *arena.Heap) (uint64, error) {
+	m, err := container.NewBytesMap(h, 1)
+	if err != nil {
+		return 0, err
+	}
+	if err := m.Set([]byte("k"), []byte("v")); err != nil {
+		return 0, errors.Join(err, m.Close())
+	}
+	st := m.MemStats()
+	if err := m.Close(); err != nil {
+		return 0, err
+	}
+	if st.Entries != 1 || st.EntryBytes < 2 {
+		return 0, fmt.Errorf("offheap: BytesMap.MemStats reports %d entries, %d entry bytes for one 2-byte entry", st.Entries, st.EntryBytes)
+	}
+	return st.EntryBytes - 2, nil
 }
 
 func (s *offStore) Kind() string { return "offheap" }
@@ -105,18 +131,7 @@ func (s *offStore) Set(key, value []byte) error {
 	if sh.closed {
 		return ErrClosed
 	}
-	old := -1
-	sh.m.View(key, func(v []byte) { old = len(v) })
-	if err := sh.m.Set(key, value); err != nil {
-		return err
-	}
-	if old >= 0 {
-		sh.bytes.Add(int64(len(value) - old))
-	} else {
-		sh.n.Add(1)
-		sh.bytes.Add(int64(len(key) + len(value)))
-	}
-	return nil
+	return sh.m.Set(key, value)
 }
 
 func (s *offStore) Delete(key []byte) (bool, error) {
@@ -126,17 +141,7 @@ func (s *offStore) Delete(key []byte) (bool, error) {
 	if sh.closed {
 		return false, ErrClosed
 	}
-	old := -1
-	sh.m.View(key, func(v []byte) { old = len(v) })
-	if old < 0 {
-		return false, nil
-	}
-	if !sh.m.Delete(key) {
-		panic(fmt.Sprintf("kvserver: key %q seen by View but not deleted", key))
-	}
-	sh.n.Add(-1)
-	sh.bytes.Add(-int64(len(key) + old))
-	return true, nil
+	return sh.m.Delete(key), nil
 }
 
 func (s *offStore) Has(key []byte) (bool, error) {
@@ -149,21 +154,24 @@ func (s *offStore) Has(key []byte) (bool, error) {
 	return sh.m.Has(key), nil
 }
 
-func (s *offStore) Len() int {
-	var n int64
+// counts sums the maps' entries and key+value bytes (0, 0 once closed).
+func (s *offStore) counts() (n int, data int64) {
 	for i := range s.shards {
-		n += s.shards[i].n.Load()
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		if !sh.closed {
+			st := sh.m.MemStats()
+			n += st.Entries
+			data += int64(st.EntryBytes - uint64(st.Entries)*s.entryHeader)
+		}
+		sh.mu.RUnlock()
 	}
-	return int(n)
+	return n, data
 }
 
-func (s *offStore) DataBytes() int64 {
-	var n int64
-	for i := range s.shards {
-		n += s.shards[i].bytes.Load()
-	}
-	return n
-}
+func (s *offStore) Len() int { n, _ := s.counts(); return n }
+
+func (s *offStore) DataBytes() int64 { _, d := s.counts(); return d }
 
 // UsedBytes is the heap's live object bytes (by size class): entries and
 // bucket tables.
@@ -184,8 +192,6 @@ func (s *offStore) Flush() error {
 		}
 		old := sh.m
 		sh.m = fresh
-		sh.n.Store(0)
-		sh.bytes.Store(0)
 		sh.mu.Unlock()
 		// Freeing every entry of the old map takes time proportional to
 		// its size: done after the lock is dropped, so clients of this
@@ -257,8 +263,6 @@ func (s *offStore) Close() error {
 			sh.closed = true
 			errs = append(errs, sh.m.Close())
 			sh.m = nil
-			sh.n.Store(0)
-			sh.bytes.Store(0)
 		}
 		sh.mu.Unlock()
 	}
