@@ -53,9 +53,10 @@ type BytesMap struct {
 }
 
 // NewBytesMap returns an empty map whose memory comes from h, with room
-// for sizeHint entries before it first grows. With sizeHint > 0 the bucket
-// directory is allocated now (the buckets themselves as they fill), so a
-// full heap is reported here. A nil h or a negative sizeHint returns
+// for sizeHint entries before it first grows; after deletes its table
+// shrinks no smaller than that. With sizeHint > 0 the bucket directory is
+// allocated now (the buckets themselves as they fill), so a full heap is
+// reported here. A nil h or a negative sizeHint returns
 // ErrInvalidArgument.
 func NewBytesMap(h *arena.Heap, sizeHint int) (*BytesMap, error) {
 	m := &BytesMap{}
@@ -110,6 +111,9 @@ func (m *BytesMap) Set(key, value []byte) error {
 	if err := m.c.writable("Set"); err != nil {
 		return err
 	}
+	if err := checkLens(len(key), len(value)); err != nil {
+		return err
+	}
 	hash := maphash.Bytes(m.c.seed, key)
 	return m.set(unsafe.String(unsafe.SliceData(key), len(key)), hash, value, m.find(key, hash))
 }
@@ -119,17 +123,26 @@ func (m *BytesMap) SetString(key string, value []byte) error {
 	if err := m.c.writable("SetString"); err != nil {
 		return err
 	}
+	if err := checkLens(len(key), len(value)); err != nil {
+		return err
+	}
 	hash := maphash.String(m.c.seed, key)
 	return m.set(key, hash, value, m.findString(key, hash))
+}
+
+// checkLens refuses a key or value too long for an entry's header, before
+// any of it is read (hashed or compared).
+func checkLens(klen, vlen int) error {
+	if uint64(klen) > MaxLen || uint64(vlen) > MaxLen {
+		return fmt.Errorf("%w: key %d bytes, value %d bytes (at most %d each)", ErrTooLarge, klen, vlen, uint64(MaxLen))
+	}
+	return nil
 }
 
 // set stores key → value, where p is the link to key's entry or nil
 // (key only views the caller's bytes for the copy). The resize step runs
 // last: it relinks entries, so p is used before it.
 func (m *BytesMap) set(key string, hash uint64, value []byte, p *uintptr) error {
-	if uint64(len(key)) > MaxLen || uint64(len(value)) > MaxLen {
-		return fmt.Errorf("%w: key %d bytes, value %d bytes (at most %d each)", ErrTooLarge, len(key), len(value), uint64(MaxLen))
-	}
 	if p != nil {
 		if old := bytesEntryAt(*p); int(old.vlen) == len(value) {
 			copy(old.value(), value)
@@ -161,7 +174,7 @@ func (m *BytesMap) set(key string, hash uint64, value []byte, p *uintptr) error 
 	slot, err := m.c.insertSlot(hash)
 	if err != nil {
 		mustFree(m.c.h, ea, "entry")
-		return fmt.Errorf("container: Set: bucket segment: %w", err)
+		return fmt.Errorf("container: Set: bucket table: %w", err)
 	}
 	e.next = *slot
 	*slot = ea

@@ -40,11 +40,12 @@
 //
 // A table grows (doubles) when an insert would give it more entries than
 // buckets, and shrinks when a delete leaves it fewer than one entry per
-// eight buckets (to twice the entries). Neither rehashes the table at
-// once. Like Redis's dict, the map allocates the new table's directory
-// and from then on holds two tables: every insert goes to the new one,
-// every lookup searches both, and every Set and Delete first moves a
-// bounded part of the old table over: at most 16 entries, and at most 128
+// eight buckets (to twice the entries, and never below the table its size
+// hint asked for). Neither rehashes the table at once. Like Redis's dict,
+// the map allocates the new table's directory and from then on holds two
+// tables: every insert goes to the new one, every lookup searches both,
+// and every Set and Delete, after doing its own work, moves a bounded part
+// of the old table over: at most 16 entries, and at most 128
 // empty buckets (or unallocated segments) stepped over. Entries move one
 // at a time, head of chain first, keeping their stored hash, so a move
 // touches one entry and two bucket words and no key is rehashed. When a

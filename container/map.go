@@ -30,7 +30,8 @@ type Map[K comparable, V any] struct {
 }
 
 // NewMap returns an empty map whose memory comes from h, with room for
-// sizeHint entries before it first grows. It returns an error wrapping
+// sizeHint entries before it first grows; after deletes its table shrinks
+// no smaller than that. It returns an error wrapping
 // ErrPointerType if K or V holds Go pointers (strings, slices, pointers,
 // maps, interfaces...), and ErrInvalidArgument for a nil h or a negative
 // sizeHint.
@@ -104,7 +105,7 @@ func (m *Map[K, V]) Set(k K, v V) error {
 	slot, err := m.c.insertSlot(hash)
 	if err != nil {
 		mustFree(m.c.h, ea, "entry")
-		return fmt.Errorf("container: Map.Set: bucket segment: %w", err)
+		return fmt.Errorf("container: Map.Set: bucket table: %w", err)
 	}
 	e.next = *slot
 	*slot = ea

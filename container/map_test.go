@@ -5,9 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"strings"
+	"syscall"
 	"testing"
+	"unsafe"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/offheap/offheap/arena"
 )
 
@@ -142,13 +147,16 @@ func TestDeleteFreesToHeap(t *testing.T) {
 		t.Fatalf("heap grew by %d bytes, map says it holds %d+%d", full.HeapAlloc-base.HeapAlloc, st.EntryBytes, st.TableBytes)
 	}
 	for i := range n {
+		if i >= 100 {
+			m.Delete(key(i))
+			continue
+		}
 		before := h.Stats()
 		m.Delete(key(i))
 		after := h.Stats()
-		// One entry freed; a resize step may free drained segments and a
-		// finished table's directory, and allocate new segments.
-		if i < 100 && after.Frees == before.Frees {
-			t.Fatalf("Delete %d freed nothing", i)
+		// One entry freed: its bytes are the Heap's again at once.
+		if after.HeapObjects >= before.HeapObjects || after.HeapAlloc >= before.HeapAlloc {
+			t.Fatalf("Delete %d: heap objects %d → %d, bytes %d → %d", i, before.HeapObjects, after.HeapObjects, before.HeapAlloc, after.HeapAlloc)
 		}
 	}
 	if st := m.MemStats(); st.Entries != 0 || st.EntryBytes != 0 {
@@ -185,22 +193,40 @@ func TestDeleteFreesToHeap(t *testing.T) {
 }
 
 // TestMoveBound: growing to many entries and shrinking back, no single
-// operation moves more than moveEntries entries between tables.
+// operation moves more than moveEntries entries between tables (the map's
+// own count, MapStats.MaxMoved), and, seen from the Heap, no operation
+// allocates or frees more than a bounded number of objects: its entry,
+// a new table's directory, one segment per moved entry, the drained
+// segment and the old directory.
 func TestMoveBound(t *testing.T) {
 	h := newHeap(t, arena.Config{})
 	m, err := NewMap[uint64, uint64](h, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 300000
+	n := 100000 // 14 grows and 10 shrinks; h.Stats per operation is the cost
 	if testing.Short() || raceEnabled {
-		n = 50000
+		n = 10000
+	}
+	// heapOps is the Heap's allocations and frees so far.
+	heapOps := func() uint64 { st := h.Stats(); return st.Mallocs + st.Frees }
+	const maxHeapOps = 1 + 1 + (moveEntries + 1) + 1 + 1 // entry, directory, segments, drained segment, old directory
+	worst := 0
+	check := func(before uint64, op string, i int) {
+		if d := int(heapOps() - before); d > worst {
+			worst = d
+			if d > maxHeapOps {
+				t.Fatalf("%s %d: %d Heap allocations and frees in one operation", op, i, d)
+			}
+		}
 	}
 	var resizing int
 	for i := range n {
+		before := heapOps()
 		if err := m.Set(uint64(i), uint64(i)*3); err != nil {
 			t.Fatal(err)
 		}
+		check(before, "Set", i)
 		if m.MemStats().Resizing {
 			resizing++
 		}
@@ -215,17 +241,46 @@ func TestMoveBound(t *testing.T) {
 		}
 	}
 	for i := range n - 10 {
+		before := heapOps()
 		if !m.Delete(uint64(i)) {
 			t.Fatalf("Delete(%d) missed", i)
 		}
+		check(before, "Delete", i)
 	}
 	st2 := m.MemStats()
 	if st2.MaxMoved > moveEntries || st2.Resizes <= st.Resizes || st2.Buckets >= st.Buckets {
 		t.Fatalf("after the deletes: %+v (before: %+v)", st2, st)
 	}
-	t.Logf("grown: %+v; shrunk: %+v", st, st2)
+	t.Logf("grown: %+v; shrunk: %+v; at most %d Heap calls in one operation", st, st2, worst)
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestShrinkFloor: a map shrinks after mass deletes, but never below the
+// table its size hint asked for.
+func TestShrinkFloor(t *testing.T) {
+	h := newHeap(t, arena.Config{})
+	for _, hint := range []int{0, 1000} {
+		m, err := NewMap[uint32, uint32](h, hint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range uint32(5000) {
+			_ = m.Set(i, i)
+		}
+		grown := m.MemStats().Buckets
+		for i := range uint32(5000) {
+			m.Delete(i)
+		}
+		for m.MemStats().Resizing {
+			m.Delete(0) // absent: just a resize step
+		}
+		want := max(minBuckets, 1024*min(hint, 1))
+		if st := m.MemStats(); st.Buckets != want || grown < 4096 {
+			t.Errorf("hint %d: grown to %d buckets, shrunk to %d; want %d", hint, grown, st.Buckets, want)
+		}
+		_ = m.Close()
 	}
 }
 
@@ -333,6 +388,89 @@ func TestRangeMutationPanics(t *testing.T) {
 		t.Fatalf("Len %d after refused mutations", m.Len())
 	}
 	_ = m.Set(key(100), nil) // Range has ended: writable again
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTooLarge: a value longer than MaxLen is refused with ErrTooLarge
+// before a byte of it is read. The value is a slice over 4 GiB + 1 of
+// PROT_NONE address space: reading any of it would fault.
+func TestTooLarge(t *testing.T) {
+	mem, err := syscall.Mmap(-1, 0, MaxLen+1, syscall.PROT_NONE, syscall.MAP_PRIVATE|syscall.MAP_ANON|syscall.MAP_NORESERVE)
+	if err != nil {
+		t.Skipf("cannot reserve 4 GiB of address space: %v", err)
+	}
+	defer syscall.Munmap(mem)
+	h := newHeap(t, arena.Config{})
+	m, _ := NewBytesMap(h, 0)
+	defer m.Close()
+	if err := m.Set([]byte("k"), mem); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Set of a %d-byte value: %v", len(mem), err)
+	}
+	if err := m.SetString(unsafe.String(&mem[0], len(mem)), nil); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("SetString of a %d-byte key: %v", len(mem), err)
+	}
+	if m.Len() != 0 || h.Stats().HeapObjects != 0 {
+		t.Fatalf("refused Sets left %d entries, %d heap objects", m.Len(), h.Stats().HeapObjects)
+	}
+}
+
+// padded has 7 padding bytes after A and a float field: == ignores the
+// padding and treats +0 and -0 as equal, so the hash must too.
+type padded struct {
+	A uint8
+	B uint64
+	F float64
+}
+
+// TestMapModel runs random Sets and Deletes on a Map with a padded,
+// float-holding key against a Go map, which defines the expected
+// semantics of ==.
+func TestMapModel(t *testing.T) {
+	h := newHeap(t, arena.Config{})
+	m, err := NewMap[padded, [3]uint32](h, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := map[padded][3]uint32{}
+	r := rand.New(rand.NewPCG(3, 4))
+	keyOf := func() padded {
+		n := r.IntN(3000)
+		f := float64(n % 7)
+		if f == 0 && r.IntN(2) == 0 {
+			f = math.Copysign(0, -1) // -0 == +0
+		}
+		return padded{A: uint8(n), B: uint64(n / 256), F: f}
+	}
+	for i := range 60000 {
+		k := keyOf()
+		switch r.IntN(3) {
+		case 0, 1:
+			v := [3]uint32{uint32(i), uint32(k.A), 7}
+			if err := m.Set(k, v); err != nil {
+				t.Fatal(err)
+			}
+			model[k] = v
+		case 2:
+			_, want := model[k]
+			if m.Delete(k) != want {
+				t.Fatalf("Delete(%+v) != %v", k, want)
+			}
+			delete(model, k)
+		}
+		if got, ok := m.Get(k); ok != (model[k] != [3]uint32{}) || got != model[k] {
+			t.Fatalf("Get(%+v) = %v %v, model %v", k, got, ok, model[k])
+		}
+	}
+	got := map[padded][3]uint32{}
+	m.Range(func(k padded, v [3]uint32) bool {
+		got[k] = v
+		return true
+	})
+	if d := cmp.Diff(model, got); d != "" || m.Len() != len(model) {
+		t.Fatalf("Len %d, model %d; diff (-model +map):\n%s", m.Len(), len(model), d)
+	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -182,7 +182,7 @@ type core struct {
 
 	count      int
 	entryBytes uint64 // bytes requested for live entries
-	hint       uint64 // buckets the first table gets
+	hint       uint64 // buckets the first table gets, and the smallest a shrink leaves
 	closed     bool
 
 	// ranging counts Range calls in progress, to catch a mutation from
@@ -192,6 +192,12 @@ type core struct {
 	resizes  uint64
 	maxMoved int
 	moveErr  error // the last error that stopped a drain step (nil once one succeeds)
+
+	// growRetry: after the Heap refused a new table, growth is tried again
+	// only once count reaches growRetry (1/16 more entries) or a Delete
+	// has freed memory, so that a full heap is not asked for a big table
+	// on every insert (under a MemoryLimit each refusal scavenges first).
+	growRetry int
 }
 
 func (c *core) init(h *arena.Heap, sizeHint int) error {
@@ -250,10 +256,13 @@ func (c *core) insertSlot(hash uint64) (*uintptr, error) {
 		}
 		c.tab[0] = t
 	}
-	if !c.resizing && uint64(c.count+1) > c.tab[0].nbuckets*maxLoad && c.tab[0].nbuckets < maxBuckets {
+	if !c.resizing && uint64(c.count+1) > c.tab[0].nbuckets*maxLoad &&
+		c.tab[0].nbuckets < maxBuckets && c.count >= c.growRetry {
 		// A refused new table is not the insert's failure: the map goes on
-		// at a higher load and tries again on the next insert.
-		c.startResize(c.tab[0].nbuckets * 2)
+		// at a higher load and tries again later (growRetry).
+		if !c.startResize(c.tab[0].nbuckets * 2) {
+			c.growRetry = c.count + c.count/16 + 1
+		}
 	}
 	t := &c.tab[0]
 	if c.resizing {
@@ -278,14 +287,15 @@ func (c *core) startResize(n uint64) bool {
 
 // maybeShrink starts a shrink after a delete left the table sparse.
 func (c *core) maybeShrink() {
+	c.growRetry = 0 // memory was freed: a refused growth may succeed now
 	if c.resizing {
 		return
 	}
 	n := c.tab[0].nbuckets
-	if n <= minBuckets || uint64(c.count)*shrinkDiv >= n {
+	if n <= c.hint || uint64(c.count)*shrinkDiv >= n {
 		return
 	}
-	to := bucketsFor(uint64(c.count) * 2)
+	to := max(c.hint, bucketsFor(uint64(c.count)*2))
 	if to < n {
 		c.startResize(to)
 	}
@@ -395,7 +405,7 @@ type MapStats struct {
 	TableBytes uint64 // off-heap bytes of bucket directories and segments, both tables
 	EntryBytes uint64 // off-heap bytes of entries (headers, keys and values)
 	Resizes    uint64 // grows and shrinks started since the map was made
-	MaxMoved   int    // most entries one operation moved between tables (at most moveEntries = 16)
+	MaxMoved   int    // most entries one operation moved between tables (at most 16)
 }
 
 func (c *core) stats() MapStats {
