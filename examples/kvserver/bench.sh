@@ -131,6 +131,12 @@ for store in $STORES; do
 	R[$store,gc_p99]=$(info go_sched_pauses_total_gc_seconds_p99)
 	R[$store,gc_max]=$(info go_sched_pauses_total_gc_seconds_max)
 	R[$store,heap_live]=$(info go_gc_heap_live_bytes)
+	R[$store,w_p999]=$(info store_writes_p999_seconds)
+	R[$store,w_max]=$(info store_writes_max_seconds)
+	R[$store,r_p999]=$(info store_reads_p999_seconds)
+	R[$store,r_max]=$(info store_reads_max_seconds)
+	R[$store,late_p999]=$(info wakeup_lateness_p999_seconds)
+	R[$store,late_max]=$(info wakeup_lateness_max_seconds)
 	R[$store,hwm]=$(awk '/^VmHWM:/ {print $2 * 1024}' "/proc/$SERVER_PID/status")
 
 	echo "== $store: stopping (graceful: closes every map, then the heap)" >&2
@@ -177,6 +183,12 @@ row "SET max latency (-P 1)" msraw set_max
 row "GET p50 latency (-P 1)" msraw get_p50
 row "GET p99 latency (-P 1)" msraw get_p99
 row "GET max latency (-P 1)" msraw get_max
+row "in-store SET/DEL p99.9 (upper bound)" ms w_p999
+row "in-store SET/DEL max" ms w_max
+row "in-store GET p99.9 (upper bound)" ms r_p999
+row "in-store GET max" ms r_max
+row "wake-up lateness p99.9 (upper bound)" ms late_p999
+row "wake-up lateness max" ms late_max
 row "GC CPU (whole run)" s gc_cpu
 row "GC CPU without idle mark workers" s gc_busy
 row "server CPU, user+sys (whole run)" s cpu

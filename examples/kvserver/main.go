@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -19,6 +20,10 @@ import (
 
 	"github.com/offheap/offheap/arena/arenahttp"
 )
+
+// mutexProfileRate: with -debug, one contention event in this many is
+// sampled for /debug/pprof/mutex.
+const mutexProfileRate = 100
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:6380", "listen address (loopback by default: the server has no authentication)")
@@ -49,6 +54,9 @@ func main() {
 	}
 	log.Printf("kvserver: store %s, %d shards, listening on %s", store.Kind(), *shards, srv.Addr())
 	if *debugAddr != "" {
+		// Sample lock contention too (/debug/pprof/mutex): one event in
+		// mutexProfileRate, cheap enough to leave on while debugging.
+		runtime.SetMutexProfileFraction(mutexProfileRate)
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -22,6 +22,10 @@ type Server struct {
 	started time.Time
 	srv     *redcon.Server
 	ln      net.Listener
+	reads   opTimer // GET, EXISTS: time in the store per key
+	writes  opTimer // SET, DEL: time in the store per key
+	late    opTimer // wake-up lateness of a sleeping goroutine (lateness.go)
+	stop    chan struct{}
 
 	// closeOnce makes Close idempotent; done is closed when the accept
 	// loop has returned; serveErr is its error (written before done).
@@ -48,7 +52,8 @@ func Listen(addr string, store Store) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: store, started: time.Now(), ln: ln, done: make(chan struct{})}
+	s := &Server{store: store, started: time.Now(), ln: ln, done: make(chan struct{}), stop: make(chan struct{})}
+	go probeLateness(&s.late, s.stop)
 	s.srv = redcon.NewServer(addr, s.handle,
 		func(c redcon.Conn) bool { c.SetContext(&connState{}); return true },
 		nil)
@@ -73,6 +78,7 @@ func (s *Server) Close() error {
 		// Serve return; before it does it closes every client connection.
 		err := s.ln.Close()
 		<-s.done
+		close(s.stop)
 		s.closeErr = errors.Join(err, s.serveErr, s.store.Close())
 	})
 	return s.closeErr
@@ -104,7 +110,9 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 		if !arity(conn, "get", args, 1, 1) {
 			return
 		}
+		t0 := time.Now()
 		v, ok, err := s.store.Get(st.buf[:0], args[0])
+		s.reads.record(time.Since(t0))
 		if err != nil {
 			writeErr(conn, err)
 			return
@@ -125,7 +133,10 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 			conn.WriteError("ERR syntax error (SET options are not supported)")
 			return
 		}
-		if err := s.store.Set(args[0], args[1]); err != nil {
+		t0 := time.Now()
+		err := s.store.Set(args[0], args[1])
+		s.writes.record(time.Since(t0))
+		if err != nil {
 			writeErr(conn, err)
 			return
 		}
@@ -136,7 +147,9 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 		}
 		n := 0
 		for _, k := range args {
+			t0 := time.Now()
 			ok, err := s.store.Delete(k)
+			s.writes.record(time.Since(t0))
 			if err != nil {
 				writeErr(conn, err)
 				return
@@ -152,7 +165,9 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 		}
 		n := 0
 		for _, k := range args {
+			t0 := time.Now()
 			ok, err := s.store.Has(k)
+			s.reads.record(time.Since(t0))
 			if err != nil {
 				writeErr(conn, err)
 				return
@@ -276,6 +291,18 @@ func (s *Server) info() []byte {
 	w.int("keys", s.store.Len())
 	w.str("data_bytes", fmt.Sprint(s.store.DataBytes()))
 	w.u64("used_memory", s.store.UsedBytes())
+	w.section("StoreLatency")
+	for _, t := range []struct {
+		name string
+		t    *opTimer
+	}{{"store_reads", &s.reads}, {"store_writes", &s.writes}, {"wakeup_lateness", &s.late}} {
+		n, p50, p99, p999, maxd := t.t.quantiles()
+		w.u64(t.name, n)
+		w.dur(t.name+"_p50_seconds", p50)
+		w.dur(t.name+"_p99_seconds", p99)
+		w.dur(t.name+"_p999_seconds", p999)
+		w.dur(t.name+"_max_seconds", maxd)
+	}
 	s.store.Info(&w)
 	return w.b.Bytes()
 }

@@ -170,7 +170,8 @@ func TestServer(t *testing.T) {
 			info := parseInfo(t, r.Str)
 			for _, f := range []string{"used_memory_rss", "used_memory_peak_rss", "used_memory",
 				"keys", "data_bytes", "go_cpu_classes_gc_total_cpu_seconds", "go_gc_cycles_total_gc_cycles",
-				"go_sched_pauses_total_gc_seconds_p99", "go_gc_heap_live_bytes"} {
+				"go_sched_pauses_total_gc_seconds_p99", "go_gc_heap_live_bytes",
+				"store_reads_p99_seconds", "store_writes_max_seconds", "wakeup_lateness_max_seconds"} {
 				if _, ok := info[f]; !ok {
 					t.Errorf("INFO has no %s", f)
 				}
@@ -180,6 +181,9 @@ func TestServer(t *testing.T) {
 			}
 			if info["keys"] != strconv.Itoa(len(model)) || info["data_bytes"] != strconv.FormatInt(data, 10) {
 				t.Errorf("INFO keys %s data_bytes %s, want %d %d", info["keys"], info["data_bytes"], len(model), data)
+			}
+			if w, _ := strconv.Atoi(info["store_writes"]); w < 2*n {
+				t.Errorf("INFO store_writes %q, want at least %d", info["store_writes"], 2*n)
 			}
 			if rss, _ := strconv.ParseUint(info["used_memory_rss"], 10, 64); rss == 0 {
 				t.Errorf("INFO used_memory_rss %q", info["used_memory_rss"])
@@ -379,5 +383,45 @@ func TestConcurrentClients(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+func TestOpTimer(t *testing.T) {
+	var ot opTimer
+	if n, _, _, _, _ := ot.quantiles(); n != 0 {
+		t.Fatalf("empty timer counts %d", n)
+	}
+	// 980 ops of 1.5 µs, 15 of 3 ms, 5 of 70 ms.
+	for i := 0; i < 980; i++ {
+		ot.record(1500 * time.Nanosecond)
+	}
+	for i := 0; i < 15; i++ {
+		ot.record(3 * time.Millisecond)
+	}
+	for i := 0; i < 4; i++ {
+		ot.record(70 * time.Millisecond)
+	}
+	ot.record(71 * time.Millisecond)
+	n, p50, p99, p999, maxd := ot.quantiles()
+	if n != 1000 {
+		t.Errorf("count %d, want 1000", n)
+	}
+	// Quantiles are upper bucket edges: the next power of two in ns.
+	if p50 != 2048 {
+		t.Errorf("p50 %v, want 2.048µs", p50)
+	}
+	if p99 != 1<<22 { // 3 ms is in [2^21, 2^22) ns
+		t.Errorf("p99 %v, want %v", p99, time.Duration(1<<22))
+	}
+	if p999 != 1<<27 { // 70 ms is in [2^26, 2^27) ns
+		t.Errorf("p99.9 %v, want %v", p999, time.Duration(1<<27))
+	}
+	if maxd != 71*time.Millisecond {
+		t.Errorf("max %v, want 71ms", maxd)
+	}
+	ot.record(0)
+	ot.record(time.Hour) // past the last bucket: counted there
+	if n, _, _, _, maxd := ot.quantiles(); n != 1002 || maxd != time.Hour {
+		t.Errorf("after 0 and 1h: count %d max %v", n, maxd)
 	}
 }
