@@ -12,6 +12,11 @@ const latenessTick = 5 * time.Millisecond
 // throttled machine), or a GC stop-the-world. INFO reports it beside the
 // store's own operation times, so a latency spike can be placed: inside
 // the store, or in the process as a whole.
+//
+// It sees stalls of the whole process (the kernel running none of its
+// threads, a GC stop-the-world) and of the P its timer belongs to. A
+// stall of one thread holding another P (the kernel descheduling it on a
+// busy machine) shows only in the times of the operations on that thread.
 func probeLateness(t *opTimer, stop <-chan struct{}) {
 	timer := time.NewTimer(latenessTick)
 	defer timer.Stop()
