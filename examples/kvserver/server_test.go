@@ -425,3 +425,41 @@ func TestOpTimer(t *testing.T) {
 		t.Errorf("after 0 and 1h: count %d max %v", n, maxd)
 	}
 }
+
+// TestOffheapMemoryLimit fills an offheap store past its -memlimit: SETs
+// get OOM error replies (not a crash, not a dropped connection), and
+// space freed by DEL is usable again.
+func TestOffheapMemoryLimit(t *testing.T) {
+	const limit = 8 << 20
+	store, err := newOffStore(testShards, 0, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, c := startServer(t, store)
+	defer c.Close()
+	val := strings.Repeat("v", 100<<10)
+	n := 0
+	for ; n < 2*limit/len(val); n++ {
+		r, err := c.Do("SET", strconv.Itoa(n), val)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind == '-' {
+			if !strings.HasPrefix(r.Str, "OOM ") {
+				t.Fatalf("SET %d: %q, want an OOM error", n, r.Str)
+			}
+			break
+		}
+	}
+	if n == 0 || n == 2*limit/len(val) {
+		t.Fatalf("%d SETs of %d bytes before the first OOM, limit %d", n, len(val), limit)
+	}
+	do(t, c, ":"+strconv.Itoa(n), "DBSIZE")
+	do(t, c, "$"+val, "GET", "0")
+	do(t, c, ":1", "DEL", "0")
+	do(t, c, "+OK", "SET", "again", val)
+	do(t, c, "$"+val, "GET", "again")
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
