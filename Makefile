@@ -50,6 +50,16 @@ timing:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) ./...
 
+# bench-compare: every allocator shape of bench/ (mimalloc-bench's larson,
+# xmalloc, cache-scratch/thrash, mstress, alloc-test, glibc-simple/thread,
+# alloc+free pairs) side by side on offheap, the Go heap, Go arenas, cgo and
+# glibc/tcmalloc/jemalloc/mimalloc, as one table (bench/README.md). It
+# apt-get installs missing native allocators. BENCH_QUICK=1: under 2
+# minutes; the full run takes about 5-10 minutes on 2 cores.
+.PHONY: bench-compare
+bench-compare:
+	BENCH_QUICK=$(BENCH_QUICK) GO=$(GO) ./bench/compare.sh $(BENCH_FLAGS)
+
 # fuzz: run every fuzz target for FUZZTIME each (go test -fuzz takes one target at a time).
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -75,17 +75,28 @@ type Config struct {
 	// kernel. Tests pass an mmap.FaultInjector to fail chosen calls.
 	Kernel mmap.Kernel
 
-	// The scavenger keeps RetainBytes + RetainFraction × (bytes in spans)
-	// of free memory committed and returns the rest to the kernel once it
-	// has stayed free for ScavengeDelay (package scavenge has the design).
+	// The scavenger keeps RetainBytes + RetainFraction × HeapInuse (the
+	// goal, Stats.ScavengeGoal) of free memory committed and returns the
+	// rest to the kernel once it has stayed free for ScavengeDelay
+	// (package scavenge has the design).
 	//
 	// RetainBytes: 0 means DefaultRetainBytes (64 MiB); negative, none.
 	RetainBytes int64
 	// RetainFraction: 0 means DefaultRetainFraction (0.10); negative, none.
 	RetainFraction float64
-	// ScavengeDelay: 0 means DefaultScavengeDelay (1 s). Negative turns the
-	// background scavenger off: no goroutine is started, and memory goes
-	// back only through Heap.Scavenge and the MemoryLimit path.
+	// ScavengeDelay: 0 means DefaultScavengeDelay (1 s). Free memory that
+	// stays free comes down to within 64 KiB of the goal (see
+	// Stats.ScavengeFreeCommitted) between ScavengeDelay and 1.125 ×
+	// ScavengeDelay after the frees, plus the release itself, paced to
+	// take ScavengeDelay/4 or, when that needs more than a core, as long
+	// as one core takes (~60 ms per GiB of whole huge pages, up to
+	// ~0.5 s per GiB scattered in single 8 KiB pages). The size of the
+	// free runs does not matter: single pages between live spans are
+	// released too. Not covered: free pages in worker page caches (at most
+	// 64 per P or Cache) and free slots in spans that hold live objects
+	// (those are HeapInuse). Negative turns the background scavenger off:
+	// no goroutine is started, and memory goes back only through
+	// Heap.Scavenge and the MemoryLimit path.
 	ScavengeDelay time.Duration
 	// Decommit says how memory goes back to the kernel: DecommitDontNeed
 	// (the zero value and default), DecommitFree or DecommitStrict.

@@ -177,4 +177,40 @@
 // hold the only reference to Go-heap memory (a Go pointer stored there does
 // not keep its target alive). Store plain data: numbers, arrays, structs of
 // those, and offsets or pointers into this heap.
+//
+// # Handles, views and resizing
+//
+// A Handle (or a typed Ref[T]) is an object's address held as an integer:
+// the GC neither scans nor needs it, so offheap records can refer to one
+// another by Handle. Handle.Pointer and Ref.Get turn it back into a pointer
+// through the Heap's base pointer, panicking on an address outside the
+// heap; Bytes and View give []byte and []T views of a live object, checked
+// against its usable size. None of them makes a dead Handle safe: a Handle
+// is valid while its object is live and its Heap open, as a pointer is.
+// UsableSize reports what a slot really holds, Realloc resizes in place
+// within the size class and moves otherwise, and Append and Grow grow
+// offheap slices into that slack before they move (freeing the old store).
+//
+// # Freeing what other goroutines may still be reading
+//
+// Free clears an object at once and hands its slot to the next Alloc, so
+// freeing an object another goroutine is reading gives that reader zeros,
+// or someone else's data, mid-read; nothing detects it. Two patterns avoid
+// it:
+//
+//   - Copy under a lock: readers take a lock (or a read lock) and copy what
+//     they need out of the object before releasing it; the writer unlinks
+//     and frees the object while holding the lock. Simple, and readers pay
+//     the lock.
+//   - Epoch-based reclamation (Epoch): readers, one EpochReader each, wrap
+//     each traversal in Enter and Exit, which take no lock; a writer unlinks
+//     the object (an atomic store, so no new reader can reach it) and calls
+//     Retire instead of Free. The object is freed once every reader that
+//     was inside when it was unlinked has left. Readers must not keep a
+//     pointer or Handle past Exit, and a reader that stays inside holds
+//     every later retirement back (memory grows until it leaves).
+//
+// Either way, the unlink must come before the free: a reader that can
+// still reach the object through the shared structure could find it after
+// the grace period.
 package arena

@@ -1,7 +1,9 @@
 package arena
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -10,20 +12,32 @@ import (
 	"github.com/offheap/offheap/scavenge"
 )
 
-// The heap's side of scavenging: one release step (releaseRun), the
-// adapter the background policy (package scavenge) drives, and the worker
-// goroutine's start and stop.
+// The heap's side of scavenging: the release steps (releaseRun for one
+// aligned run, releaseRuns for runs of any length), the adapter the
+// background policy (package scavenge) drives, and the worker goroutine's
+// start and stop.
 
 const (
 	// hugePagePages is a 2 MiB transparent huge page in heap pages.
 	hugePagePages = scavenge.HugePage / pages.PageSize
-	// scavMinPages is the background scavenger's smallest batch, 64 KiB.
-	scavMinPages = scavenge.MinBatch / pages.PageSize
+	// scavStepRuns is the most runs (so, madvise calls) one releaseRuns
+	// step releases: 64 single pages cost ~64-200 µs of madvise (see
+	// package scavenge), short enough for a step, long enough that the
+	// step's three lock holds and sampling are amortised.
+	scavStepRuns = 64
+	// scavMaxGapPages: two runs of a chunk separated by at most this many
+	// free pages that are already released are released by one madvise
+	// over the whole stretch; the released pages in it cost ~0.3 ns each
+	// in the kernel, a call a microsecond or more. Off under a
+	// MemoryLimit, where the gap's pages would count as committed for the
+	// step's duration.
+	scavMaxGapPages = 64
 )
 
 // scavStats are the scavenger's counters.
 type scavStats struct {
 	released    atomic.Uint64 // bytes released, every path
+	calls       atomic.Uint64 // madvise (release) calls, every path
 	failures    atomic.Uint64 // releases the kernel refused
 	recommitted atomic.Uint64 // scavenged bytes taken again by spans
 	maxHold     atomic.Int64  // longest heap-lock hold in a release step, ns
@@ -53,6 +67,7 @@ func (h *Heap) releaseRun(maxPages, align uintptr) (uintptr, error) {
 		mode = mmap.DecommitDontNeed
 	}
 	err := h.mapping.Decommit(base, n*pages.PageSize, mode)
+	h.scav.calls.Add(1)
 
 	h.lock.Lock()
 	t0 = time.Now()
@@ -80,6 +95,89 @@ func (h *Heap) releaseRun(maxPages, align uintptr) (uintptr, error) {
 	return bytes, nil
 }
 
+// releaseRuns is one batched release step for runs of any length: under
+// the lock, take the free committed pages of the highest chunks (at most
+// maxPages pages in at most scavStepRuns runs, single pages included; see
+// pages.TakeScavengeRuns), marked in use so nobody allocates them; unlock;
+// release them in address order, one madvise per stretch of adjacent
+// runs; lock again to give them back as released, or the refused ones as
+// plain free pages to be retried later. No lock is held across a system
+// call, and each lock hold updates the page summaries once per chunk, not
+// once per run. buf is reused for the runs; it returns the bytes newly
+// released and buf (possibly grown).
+//
+// In strict mode only a run that is a whole chunk becomes PROT_NONE;
+// runs are not merged across chunks there, so that stays true.
+func (h *Heap) releaseRuns(maxPages uintptr, buf []pages.Run) (uintptr, []pages.Run, error) {
+	gap := uintptr(scavMaxGapPages)
+	if h.cfg.MemoryLimit != 0 {
+		gap = 0
+	}
+	if cap(buf) < scavStepRuns {
+		buf = make([]pages.Run, 0, scavStepRuns) // no allocation under the lock
+	}
+	h.lock.Lock()
+	t0 := time.Now()
+	runs, fresh := h.pages.TakeScavengeRuns(maxPages, scavStepRuns, gap, buf[:0])
+	h.noteHold(t0)
+	h.lock.Unlock()
+	if len(runs) == 0 {
+		return 0, runs, nil
+	}
+	slices.SortFunc(runs, func(a, b pages.Run) int { return cmp.Compare(a.Base, b.Base) })
+	strict := h.cfg.Decommit == mmap.DecommitStrict
+	var failed []pages.Run // allocated only when the kernel refuses
+	var failedFresh uintptr
+	var err error
+	nOK, calls, refused := 0, 0, 0
+	for i := 0; i < len(runs); {
+		// A stretch of adjacent runs, [i, j).
+		base := runs[i].Base
+		end := base + runs[i].Pages*pages.PageSize
+		j := i + 1
+		for ; !strict && j < len(runs) && runs[j].Base == end; j++ {
+			end += runs[j].Pages * pages.PageSize
+		}
+		mode := h.cfg.Decommit
+		if strict && ((base-h.base)%pages.ChunkBytes != 0 || end-base != pages.ChunkBytes) {
+			mode = mmap.DecommitDontNeed
+		}
+		calls++
+		if e := h.mapping.Decommit(base, end-base, mode); e != nil {
+			// Not (wholly) released: its pages may still be resident, so
+			// they go back unreleased, counted as committed.
+			err = e
+			refused++
+			for _, r := range runs[i:j] {
+				failed = append(failed, r)
+				failedFresh += r.Fresh
+			}
+		} else {
+			nOK += copy(runs[nOK:], runs[i:j])
+		}
+		i = j
+	}
+
+	h.lock.Lock()
+	t0 = time.Now()
+	ferr := h.pages.ReturnRuns(runs[:nOK], true)
+	if ferr == nil {
+		ferr = h.pages.ReturnRuns(failed, false)
+	}
+	h.noteHold(t0)
+	h.lock.Unlock()
+	if ferr != nil {
+		panic(fmt.Sprintf("offheap: returning %d released runs from %#x: %v", len(runs), runs[0].Base, ferr))
+	}
+	h.scav.calls.Add(uint64(calls))
+	if refused > 0 {
+		h.scav.failures.Add(uint64(refused))
+	}
+	bytes := (fresh - failedFresh) * pages.PageSize
+	h.scav.released.Add(uint64(bytes))
+	return bytes, runs, err
+}
+
 // noteHold records a heap-lock hold that began at t0 if it is the longest.
 func (h *Heap) noteHold(t0 time.Time) {
 	d := int64(time.Since(t0))
@@ -91,13 +189,17 @@ func (h *Heap) noteHold(t0 time.Time) {
 	}
 }
 
-// scavHeap is the heap as package scavenge sees it.
-type scavHeap struct{ h *Heap }
+// scavHeap is the heap as package scavenge sees it. Its methods are
+// called by the worker goroutine alone (one at a time), which owns buf.
+type scavHeap struct {
+	h   *Heap
+	buf []pages.Run // runs of a releaseRuns step, reused
+}
 
 // Usage: bytes in spans, and free pages in the page allocator that are
 // not released. Free pages in worker page caches are left out: the
 // scavenger cannot reach them.
-func (a scavHeap) Usage() (inUse, freeCommitted uint64) {
+func (a *scavHeap) Usage() (inUse, freeCommitted uint64) {
 	h := a.h
 	h.notePerP() // each step looks for a GOMAXPROCS shrink (pcache.go)
 	h.lock.Lock()
@@ -108,12 +210,20 @@ func (a scavHeap) Usage() (inUse, freeCommitted uint64) {
 	return h.inusePages.Load() * pages.PageSize, uint64(ps.Free-ps.Scavenged) * pages.PageSize
 }
 
-// Release is one releaseRun, holding the gate that keeps Verify out.
-func (a scavHeap) Release(max, align uint64) (uint64, error) {
+// Release is one release step, holding the gate that keeps Verify out:
+// one run of whole huge pages (align = HugePage), or runs of any length
+// (align = 0).
+func (a *scavHeap) Release(max, align uint64) (uint64, error) {
 	h := a.h
 	h.scavGate.Lock()
 	defer h.scavGate.Unlock()
-	n, err := h.releaseRun(uintptr(max/pages.PageSize), uintptr(align/pages.PageSize))
+	maxPages := uintptr(max / pages.PageSize)
+	if align >= scavenge.HugePage {
+		n, err := h.releaseRun(maxPages, uintptr(align/pages.PageSize))
+		return uint64(n), err
+	}
+	n, buf, err := h.releaseRuns(maxPages, a.buf)
+	a.buf = buf
 	return uint64(n), err
 }
 
@@ -122,7 +232,7 @@ func (h *Heap) startScavenger() {
 	if h.cfg.ScavengeDelay < 0 {
 		return
 	}
-	h.bg = scavenge.New(scavHeap{h}, scavenge.Config{
+	h.bg = scavenge.New(&scavHeap{h: h}, scavenge.Config{
 		RetainBytes:    h.cfg.RetainBytes,
 		RetainFraction: h.cfg.RetainFraction,
 		Delay:          h.cfg.ScavengeDelay,
@@ -160,20 +270,33 @@ func (h *Heap) Scavenge() uint64 {
 
 // scavengeBytes releases free pages, highest addresses first, until at
 // least target bytes are released or none are left: whole huge pages
-// first, then smaller aligned runs, then single pages. The lock is held
-// only to take a run out of the page allocator and to put it back.
+// first, then runs of any length down to single pages, batched. The lock
+// is held only to take runs out of the page allocator and to put them back.
 func (h *Heap) scavengeBytes(target uintptr) uintptr {
 	var released uintptr
-	for _, align := range [...]uintptr{hugePagePages, scavMinPages, 1} {
-		for released < target {
-			n, err := h.releaseRun(scavengeBatchPages, align)
-			if err != nil {
-				return released
-			}
-			if n == 0 {
-				break
-			}
-			released += n
+	for released < target {
+		n, err := h.releaseRun(scavengeBatchPages, hugePagePages)
+		if err != nil {
+			return released
+		}
+		if n == 0 {
+			break
+		}
+		released += n
+	}
+	var buf []pages.Run
+	for released < target {
+		left := target - released
+		want := left / pages.PageSize
+		if left%pages.PageSize != 0 {
+			want++
+		}
+		want = min(want, scavengeBatchPages)
+		n, runs, err := h.releaseRuns(want, buf)
+		buf = runs
+		released += n
+		if err != nil || len(runs) == 0 {
+			return released
 		}
 	}
 	return released

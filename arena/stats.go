@@ -66,6 +66,18 @@ type Stats struct {
 	// release step (any path: worker, Scavenge, MemoryLimit).
 	ScavengeMaxLockHold time.Duration
 
+	// ScavengeReleaseCalls counts the madvise (release) calls made by
+	// scavenging, every path; ScavengeReleased / ScavengeReleaseCalls is
+	// the mean release size, small on a fragmented heap (one call can
+	// cover several free runs only when released pages lie between them).
+	ScavengeReleaseCalls uint64
+	// ScavengeFreeCommitted is the free memory the scavenger can release
+	// and has not: free pages of the page allocator still backed by
+	// memory. The background scavenger brings it down to ScavengeGoal
+	// (package scavenge states the delay). Free pages held by worker page
+	// caches (at most 64 per P or Cache) are not in it.
+	ScavengeFreeCommitted uint64
+
 	// Classes has one entry per size class, index = class; entry 0 is unused.
 	Classes []ClassStats
 }
@@ -142,6 +154,8 @@ func (h *Heap) Stats() Stats {
 	st.ScavengeFailures = h.scav.failures.Load()
 	st.ScavengeRecommitted = h.scav.recommitted.Load()
 	st.ScavengeMaxLockHold = time.Duration(h.scav.maxHold.Load())
+	st.ScavengeReleaseCalls = h.scav.calls.Load()
+	st.ScavengeFreeCommitted = pf.freeCommitted
 	if h.bg != nil {
 		bs := h.bg.Stats()
 		st.ScavengeCycles = bs.Cycles
@@ -156,6 +170,7 @@ func (h *Heap) Stats() Stats {
 // Close so Stats can still report them.
 type pageFigures struct {
 	sys, inuse, released, metadata, largestFree uint64
+	freeCommitted                               uint64 // free, unreleased pages of the page allocator
 }
 
 // pageFiguresLocked reads the page figures. Caller holds h.lock, and
@@ -170,6 +185,8 @@ func (h *Heap) pageFiguresLocked() pageFigures {
 		released:    uint64((ps.Scavenged + uintptr(h.cachedScav.Load())) * pages.PageSize),
 		metadata:    uint64(meta) + h.spans.MetadataBytes(ps.Grown),
 		largestFree: uint64(ps.LongestFree * pages.PageSize),
+
+		freeCommitted: uint64((ps.Free - ps.Scavenged) * pages.PageSize),
 	}
 }
 

@@ -65,9 +65,12 @@
 //
 // If the Heap refuses memory to a resize (the new directory or a segment),
 // nothing is lost: the map goes on with the table it has, at a higher
-// load, and tries again on the next write. Set itself fails only when its
-// own entry, or the bucket segment for it, cannot be had, and then leaves
-// the map unchanged.
+// load, or with the drain paused, and tries again later (a growth after
+// 1/16 more entries or a delete, straight to the size the entries need);
+// MapStats.ResizeErr says so meanwhile. An insert whose segment in the new
+// table is refused goes to an old bucket the drain has not reached yet.
+// Set fails only when its own entry, or any bucket for it, cannot be had,
+// and then leaves the map unchanged.
 //
 // # Memory ownership
 //

@@ -327,7 +327,7 @@ func TestOutOfMemory(t *testing.T) {
 		}
 		model[string(k)] = value
 	}
-	t.Logf("%d entries fit under the limit", len(model))
+	t.Logf("%d entries fit under the limit; %+v", len(model), m.MemStats())
 	checkBytesMap(t, m, model)
 	// Replacing with a longer value needs a new entry: fails, old value stays.
 	var some string
@@ -471,6 +471,116 @@ func TestMapModel(t *testing.T) {
 	if d := cmp.Diff(model, got); d != "" || m.Len() != len(model) {
 		t.Fatalf("Len %d, model %d; diff (-model +map):\n%s", m.Len(), len(model), d)
 	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestResizeRefused makes the Heap refuse a map's table growth while
+// its entries still fit: the heap is filled with 32-byte ballast objects
+// and every other one freed, so 32-byte entries find slots but no new span
+// (for a directory or a 32 KiB segment) can be had. The map must go on
+// past its growth point (at a higher load, or inserting into old buckets
+// the drain has not reached), say so in MapStats.ResizeErr, refuse only
+// with ErrOutOfMemory and stay equal to its model, and grow and finish
+// resizing once the ballast is gone.
+func TestResizeRefused(t *testing.T) {
+	h := newHeap(t, arena.Config{MemoryLimit: 4 << 20, Reserve: 64 << 20})
+	m, err := NewMap[uint64, uint64](h, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := map[uint64]uint64{}
+	set := func(k uint64) error {
+		err := m.Set(k, ^k)
+		if err == nil {
+			model[k] = ^k
+		} else if !errors.Is(err, arena.ErrOutOfMemory) {
+			t.Fatalf("Set(%d): %v", k, err)
+		}
+		return err
+	}
+	const first = 4000 // just under a 4096-bucket table's growth point
+	for i := range uint64(first) {
+		if err := set(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for m.MemStats().Resizing {
+		m.Delete(1 << 62) // absent: a resize step
+	}
+	var ballast []unsafe.Pointer
+	for {
+		p, err := h.Alloc(32)
+		if err != nil {
+			break
+		}
+		ballast = append(ballast, p)
+	}
+	for i := 0; i < len(ballast); i += 2 {
+		if err := h.Free(ballast[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, refused := uint64(first), 0
+	for ; n < first+min(uint64(len(ballast))/4, 12000); n++ { // far past the growth point, within the freed slots
+		if set(n) != nil {
+			refused++
+		}
+	}
+	st := m.MemStats()
+	t.Logf("%d of %d Sets refused with the ballast in place: %+v", refused, n-first, st)
+	if !errors.Is(st.ResizeErr, arena.ErrOutOfMemory) {
+		t.Fatalf("no refused resize reported: %+v", st)
+	}
+	if st.Entries < 2*first || st.Entries != len(model) {
+		t.Fatalf("the map did not go on past its growth point: %+v (model %d)", st, len(model))
+	}
+	check := func() { // by hand: go-cmp sorts 40k keys by reflection, seconds under -race
+		t.Helper()
+		seen := 0
+		m.Range(func(k, v uint64) bool {
+			if want, ok := model[k]; !ok || v != want {
+				t.Fatalf("map has %d → %x; model %x, %v", k, v, want, ok)
+			}
+			seen++
+			return true
+		})
+		if seen != len(model) || m.Len() != len(model) {
+			t.Fatalf("Range visited %d, Len %d, model %d", seen, m.Len(), len(model))
+		}
+	}
+	check()
+	for i := 1; i < len(ballast); i += 2 {
+		if err := h.Free(ballast[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for end := n + 2000; n < end; n++ {
+		if err := set(n); err != nil {
+			t.Fatalf("Set %d after the ballast went: %v", n, err)
+		}
+	}
+	// Drain; the next insert grows an overloaded table to the load factor
+	// at once; drain again.
+	for round := range 2 {
+		for i := uint64(0); m.MemStats().Resizing; i++ {
+			m.Delete(1 << 62)
+			if i > n {
+				t.Fatalf("the resize never finishes: %+v", m.MemStats())
+			}
+		}
+		if round == 0 {
+			if err := set(n); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	if st := m.MemStats(); st.ResizeErr != nil || st.Buckets < len(model) {
+		t.Fatalf("after the ballast went: %+v", st)
+	}
+	check()
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}

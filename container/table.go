@@ -191,7 +191,10 @@ type core struct {
 
 	resizes  uint64
 	maxMoved int
-	moveErr  error // the last error that stopped a drain step (nil once one succeeds)
+	// resizeErr is the Heap's last refusal of a new table or of a segment
+	// a drain step needed; a later success clears it. Reported by
+	// MapStats, so a map running over its load for want of memory shows.
+	resizeErr error
 
 	// growRetry: after the Heap refused a new table, growth is tried again
 	// only once count reaches growRetry (1/16 more entries) or a Delete
@@ -260,24 +263,40 @@ func (c *core) insertSlot(hash uint64) (*uintptr, error) {
 		c.tab[0].nbuckets < maxBuckets && c.count >= c.growRetry {
 		// A refused new table is not the insert's failure: the map goes on
 		// at a higher load and tries again later (growRetry).
-		if !c.startResize(c.tab[0].nbuckets * 2) {
+		// Doubling, or straight to the load factor if refused growths
+		// left the table overloaded.
+		if !c.startResize(max(c.tab[0].nbuckets*2, bucketsFor(uint64(c.count+1)))) {
 			c.growRetry = c.count + c.count/16 + 1
 		}
 	}
-	t := &c.tab[0]
-	if c.resizing {
-		t = &c.tab[1]
+	if !c.resizing {
+		return c.tab[0].slotAlloc(c.h, hash)
 	}
-	return t.slotAlloc(c.h, hash)
+	p, err := c.tab[1].slotAlloc(c.h, hash)
+	if err == nil {
+		return p, nil
+	}
+	// The Heap refused the new table a segment. A bucket of the old table
+	// that the drain has not reached yet takes the entry instead (the
+	// drain moves it later), so a nearly full heap does not refuse inserts
+	// the old table has room for.
+	c.resizeErr = err
+	if old := &c.tab[0]; hash&(old.nbuckets-1) >= c.moveIdx {
+		if p, err := old.slotAlloc(c.h, hash); err == nil {
+			return p, nil
+		}
+	}
+	return nil, err
 }
 
 // startResize allocates a table of n buckets and starts draining into it.
 func (c *core) startResize(n uint64) bool {
 	t, err := newTable(c.h, n)
 	if err != nil {
-		c.moveErr = err
+		c.resizeErr = err
 		return false
 	}
+	c.resizeErr = nil
 	c.tab[1] = t
 	c.resizing = true
 	c.moveIdx = 0
@@ -338,14 +357,14 @@ func (c *core) step() {
 		e := linkAt(ea)
 		dst, err := nw.slotAlloc(c.h, e.hash)
 		if err != nil {
-			c.moveErr = err // try again on the next operation
+			c.resizeErr = err // try again on the next operation
 			break
 		}
 		*b = e.next
 		e.next = *dst
 		*dst = ea
 		moved++
-		c.moveErr = nil
+		c.resizeErr = nil
 	}
 	c.maxMoved = max(c.maxMoved, moved)
 }
@@ -406,6 +425,12 @@ type MapStats struct {
 	EntryBytes uint64 // off-heap bytes of entries (headers, keys and values)
 	Resizes    uint64 // grows and shrinks started since the map was made
 	MaxMoved   int    // most entries one operation moved between tables (at most 16)
+
+	// ResizeErr is the Heap's last refusal (wrapping arena.ErrOutOfMemory,
+	// typically) of a new table or of a segment a resize step needed; nil
+	// once a later attempt succeeds. While it is set the map works on at
+	// a higher load, or with its resize paused.
+	ResizeErr error
 }
 
 func (c *core) stats() MapStats {
@@ -417,6 +442,7 @@ func (c *core) stats() MapStats {
 		EntryBytes: c.entryBytes,
 		Resizes:    c.resizes,
 		MaxMoved:   c.maxMoved,
+		ResizeErr:  c.resizeErr,
 	}
 	if c.resizing {
 		s.Buckets, s.OldBuckets = int(c.tab[1].nbuckets), int(c.tab[0].nbuckets)

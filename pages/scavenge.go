@@ -28,6 +28,15 @@ func (a *Allocator) ScavengeCandidate(max, align uintptr) (base, npages uintptr,
 		if clean {
 			a.scavHint = c + 1
 		}
+		if a.levels[0][c].max() < al {
+			// No free run (released or not) as long as one block: skip
+			// the bitmaps. On a fragmented heap most chunks are like
+			// this, and reading the 8-byte summary instead of 128 bytes
+			// of bitmap keeps a search for huge pages over a GiB of
+			// chunks to a few microseconds under the lock.
+			clean = false
+			continue
+		}
 		i, n, any := a.chunks[c].scavengeRun(al, limit)
 		if n > 0 {
 			p := c*ChunkPages + i

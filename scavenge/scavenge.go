@@ -13,17 +13,26 @@ const (
 )
 
 const (
-	// MinBatch is the smallest run the background scavenger releases: one
-	// madvise per 64 KiB at least, so a release's fixed cost (syscall,
-	// TLB shootdown) is amortised over 16 OS pages or more.
+	// MinBatch is the least excess over the goal the background scavenger
+	// acts on: below 64 KiB a step's fixed costs (sampling, three short
+	// lock holds) are not worth it, and the goal is met within 64 KiB.
+	// It is not a minimum run: a step releases runs of any length, down
+	// to one heap page (see Heap.Release).
 	MinBatch = 64 << 10
 	// HugePage is the transparent huge page size the scavenger tries to
 	// keep whole, and so releases whole first.
 	HugePage = 2 << 20
 	// maxBatch is the most one step releases: a heap chunk (4 MiB), so the
 	// heap lock is retaken at least once per chunk and one step's madvise
-	// lasts about a millisecond at most.
+	// calls last about a millisecond at most.
 	maxBatch = 4 << 20
+	// minSleep is the shortest pause worth a sleep. A timer cannot sleep
+	// much less than a millisecond (measured here: a 10 µs timer fired
+	// after ~0.4 ms, a 100 µs one after ~1.1 ms), so a burst of short
+	// steps each followed by its own short pause would run many times
+	// slower than its pace. Pauses shorter than this are owed instead, and
+	// paid in one sleep once they add up to it.
+	minSleep = time.Millisecond
 
 	// baseFraction is the share of one core the scavenger may use when it
 	// is near its goal: the steady state.
@@ -64,13 +73,18 @@ type Heap interface {
 	// Usage reports the bytes in use and the free bytes that are still
 	// committed (neither in use nor returned to the kernel).
 	Usage() (inUse, freeCommitted uint64)
-	// Release returns to the kernel one run of free committed memory, the
-	// highest-addressed such run first, at most max bytes long, with base
-	// and length multiples of align (both multiples of MinBatch, align a
-	// power of two). It reports the bytes released: 0 with a nil error
-	// when no such run exists. A non-nil error means a run was found but
-	// the kernel refused it; its memory stays committed and is retried
-	// later.
+	// Release returns free committed memory to the kernel, at most max
+	// bytes, highest addresses first, and reports the bytes released.
+	//
+	// With align = HugePage it releases one run whose base and length are
+	// multiples of HugePage (whole transparent huge pages). With align = 0
+	// it releases runs of any length, down to a single heap page, several
+	// in one call (the heap bounds how many, so one call stays short).
+	//
+	// It returns 0 with a nil error when there is nothing to release. A
+	// non-nil error means the kernel refused some of it: that memory stays
+	// committed and is retried later; the bytes released before or beside
+	// the refusal are still reported.
 	Release(max, align uint64) (uint64, error)
 }
 
@@ -128,7 +142,9 @@ type Scavenger struct {
 	inCycle    bool
 	cycleStart time.Time
 	cycleBusy  time.Duration
-	cycleFrac  float64 // share of a core allowed in this cycle
+	cycleFrac  float64       // share of a core allowed in this cycle
+	hugeDone   bool          // this cycle found no whole huge page to release
+	owed       time.Duration // pauses shorter than minSleep not yet slept
 
 	cycles, released, failures, steps atomic.Uint64
 	busy, lastCycle, lastBusy         atomic.Int64
@@ -190,26 +206,34 @@ func (s *Scavenger) Step() time.Duration {
 	}
 	if !s.inCycle {
 		s.inCycle, s.cycleStart, s.cycleBusy, s.cycleFrac = true, now, 0, 0
+		s.hugeDone, s.owed = false, 0
 	}
-	want := min(roundUp(due, MinBatch), maxBatch)
+	want := min(due, maxBatch)
 	var got uint64
 	var err error
-	for _, align := range [...]uint64{HugePage, HugePage / 4, MinBatch} {
-		if align > want {
-			continue
+	// Whole huge pages first, until a cycle finds none; then runs of any
+	// length. Looking for a huge page costs a pass over the chunks under
+	// the heap lock, so it is not repeated once a cycle found none.
+	if !s.hugeDone && want >= HugePage {
+		got, err = s.h.Release(want/HugePage*HugePage, HugePage)
+		if got == 0 && err == nil {
+			s.hugeDone = true
 		}
-		got, err = s.h.Release(want/align*align, align)
-		if got > 0 || err != nil {
-			break
-		}
+	}
+	if got == 0 && err == nil {
+		got, err = s.h.Release(want, 0)
 	}
 	end := s.now()
 	spent := end.Sub(now)
 	s.steps.Add(1)
 	s.busy.Add(int64(spent))
 	s.cycleBusy += spent
+	if got > 0 {
+		s.released.Add(got)
+		s.forget(got)
+	}
 	if err != nil {
-		// The memory stays committed; back off a tick and try again.
+		// The refused memory stays committed; back off a tick and try again.
 		s.failures.Add(1)
 		return s.tick
 	}
@@ -218,8 +242,6 @@ func (s *Scavenger) Step() time.Duration {
 		s.endCycle(end)
 		return s.tick
 	}
-	s.released.Add(got)
-	s.forget(got)
 	if spent > 0 {
 		// Smooth the measured cost per byte.
 		c := float64(spent) / 1e9 / float64(got)
@@ -233,7 +255,21 @@ func (s *Scavenger) Step() time.Duration {
 	// The share is set by the largest backlog seen in this cycle, so the
 	// tail of a burst is not slowed down as the backlog shrinks.
 	s.cycleFrac = max(s.cycleFrac, s.fraction(due))
-	return pause(spent, s.cycleFrac)
+	return s.sleep(pause(spent, s.cycleFrac))
+}
+
+// sleep turns a step's pause into how long the caller sleeps: pauses
+// shorter than minSleep are added up and slept in one go once they reach
+// it (0 until then: the next step runs at once), so the pace holds on
+// average however short the steps are.
+func (s *Scavenger) sleep(p time.Duration) time.Duration {
+	s.owed += p
+	if s.owed < minSleep {
+		return 0
+	}
+	d := s.owed
+	s.owed = 0
+	return d
 }
 
 // fraction is the share of a core the scavenger may use with left bytes
@@ -341,5 +377,3 @@ func sub(a, b uint64) uint64 {
 	}
 	return a - b
 }
-
-func roundUp(x, m uint64) uint64 { return (x + m - 1) / m * m }

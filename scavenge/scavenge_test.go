@@ -19,12 +19,16 @@ func (c *fakeClock) Now() time.Time          { return c.t }
 func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }
 
 // fakeHeap models a heap's free committed memory as whole 2 MiB pages
-// (huge) and 64 KiB fragments (frag). A release costs fixed + perByte on
-// the fake clock, like madvise.
+// (huge) and fragments of fragRun bytes each (frag; 64 KiB unless a test
+// sets it, down to one 8 KiB page). A release costs fixed per run plus
+// perByte on the fake clock, like madvise; a call with align 0 releases at
+// most maxRuns runs, as the heap bounds a step.
 type fakeHeap struct {
 	clk         *fakeClock
 	inUse       uint64
 	huge, frag  uint64
+	fragRun     uint64
+	maxRuns     int
 	released    uint64
 	fixed       time.Duration
 	perByte     float64 // seconds per byte
@@ -39,8 +43,10 @@ type fakeHeap struct {
 
 type call struct{ max, align, got uint64 }
 
+const fakePage = 8 << 10
+
 func newFake(clk *fakeClock) *fakeHeap {
-	return &fakeHeap{clk: clk, fixed: 2 * time.Microsecond, perByte: 64e-12}
+	return &fakeHeap{clk: clk, fixed: 2 * time.Microsecond, perByte: 64e-12, fragRun: 64 * kib, maxRuns: 64}
 }
 
 func (f *fakeHeap) Usage() (uint64, uint64) {
@@ -49,7 +55,7 @@ func (f *fakeHeap) Usage() (uint64, uint64) {
 }
 
 func (f *fakeHeap) Release(max, align uint64) (uint64, error) {
-	if max < MinBatch || align < MinBatch || max%align != 0 || align&(align-1) != 0 {
+	if max < fakePage || max > maxBatch || (align != 0 && align != HugePage) {
 		panic("bad Release arguments")
 	}
 	if f.failNext > 0 {
@@ -59,19 +65,31 @@ func (f *fakeHeap) Release(max, align uint64) (uint64, error) {
 		return 0, errors.New("injected")
 	}
 	var got uint64
-	switch {
-	case align >= HugePage && f.huge >= align:
-		got = min(max, f.huge) / align * align
-		f.huge -= got
-	case align < HugePage && f.frag >= align:
-		got = min(max, f.frag) / align * align
-		f.frag -= got
-	case align < HugePage && f.huge > 0:
-		got = min(max, f.huge) / align * align
-		f.huge -= got
+	runs := 0
+	if align == HugePage {
+		if f.huge >= align {
+			got = min(max, f.huge) / align * align
+			f.huge -= got
+			runs = 1
+		}
+	} else {
+		max = max / fakePage * fakePage
+		// Highest first: say the fragments lie above the huge pages.
+		for runs < f.maxRuns && got < max && f.frag > 0 {
+			n := min(f.fragRun, f.frag, max-got)
+			f.frag -= n
+			got += n
+			runs++
+		}
+		if got < max && f.huge > 0 && runs < f.maxRuns {
+			n := min(f.huge, max-got)
+			f.huge -= n
+			got += n
+			runs++
+		}
 	}
 	f.calls = append(f.calls, call{max, align, got})
-	f.clk.Advance(f.fixed + time.Duration(f.perByte*float64(got)*1e9))
+	f.clk.Advance(time.Duration(runs+1)*f.fixed + time.Duration(f.perByte*float64(got)*1e9))
 	if got > 0 {
 		if !f.sawRelease {
 			f.firstRelAt, f.sawRelease = f.clk.t, true
@@ -183,8 +201,8 @@ func TestTransientNotReleased(t *testing.T) {
 	}
 }
 
-// Batches: every call asks for at least 64 KiB, aligned to 64 KiB or more,
-// and at most maxBatch.
+// Batches: every call asks for at least one page and at most maxBatch,
+// either whole huge pages or runs of any length.
 func TestBatches(t *testing.T) {
 	clk, f, s := setup(Config{RetainBytes: -1, RetainFraction: -1, Delay: 10 * time.Millisecond})
 	run(clk, s, clk.t.Add(time.Second), nil)
@@ -192,13 +210,56 @@ func TestBatches(t *testing.T) {
 	f.huge = 6 * mib
 	run(clk, s, clk.t.Add(time.Second), nil)
 	for _, c := range f.calls {
-		if c.max < MinBatch || c.max > maxBatch || c.align < MinBatch {
+		if c.max < fakePage || c.max > maxBatch || c.align != 0 && c.align != HugePage {
 			t.Fatalf("bad call %+v", c)
 		}
 	}
-	// A remainder under 64 KiB stays.
-	if f.huge != 0 || f.frag >= MinBatch {
+	// A remainder under 64 KiB may stay.
+	if f.huge+f.frag >= MinBatch {
 		t.Fatalf("left huge %d frag %d", f.huge, f.frag)
+	}
+}
+
+// Free memory made only of single 8 KiB pages (no run reaches 64 KiB, let
+// alone a huge page) goes back to the goal within the delay and the burst
+// window, even though each step releases only a few hundred KiB and the
+// timer cannot sleep less than a millisecond.
+func TestSmallRunsReleased(t *testing.T) {
+	for _, perByte := range []float64{64e-12, 250e-12} {
+		clk, f, s := setup(Config{})
+		f.fragRun = fakePage
+		f.fixed = time.Microsecond // per madvise call, as measured (doc.go)
+		f.perByte = perByte
+		f.inUse = 220 * mib
+		runCoarse(clk, s, clk.t.Add(3*time.Second), nil)
+		freedAt := clk.t
+		f.frag = 800 * mib // ~100 000 single pages
+		runCoarse(clk, s, clk.t.Add(5*time.Second), nil)
+		goal := s.Goal(f.inUse)
+		if left := f.frag; left > goal+MinBatch {
+			t.Fatalf("left %d MiB committed, goal %d MiB", left/mib, goal/mib)
+		}
+		lat := f.lastRelAt.Sub(freedAt)
+		t.Logf("cost %.0f ps/B: released %d MiB of single pages, done %v after the free (%d calls); busy %v",
+			perByte*1e12, f.released/mib, lat, len(f.calls), s.Stats().Busy)
+		// Delay, a sampling tick, the burst window and room for the
+		// work itself when it exceeds the window (at 250 ps/B it does).
+		if bound := DefaultDelay + DefaultDelay/ticksPerDelay + DefaultDelay/burstWindowDiv + 2*s.Stats().Busy; lat > bound {
+			t.Fatalf("release done %v after the free, want within %v", lat, bound)
+		}
+	}
+}
+
+// runCoarse is run, but every sleep shorter than a millisecond lasts a
+// millisecond, as a real timer's does (minSleep).
+func runCoarse(clk *fakeClock, s *Scavenger, end time.Time, ev func()) {
+	for clk.t.Before(end) {
+		if ev != nil {
+			ev()
+		}
+		if d := s.Step(); d > 0 {
+			clk.Advance(max(d, time.Millisecond))
+		}
 	}
 }
 
@@ -209,6 +270,7 @@ func TestSteadyStateCPU(t *testing.T) {
 	clk, f, s := setup(Config{})
 	f.perByte = 1e-9 // 1 ns per byte: 16x the measured MADV_DONTNEED cost
 	f.fixed = 20 * time.Microsecond
+	f.fragRun = mib // the trickle arrives in 1 MiB runs: one call each
 	f.inUse = 1 * gib
 	run(clk, s, clk.t.Add(5*time.Second), nil)
 	if s.Stats().Busy != 0 {
