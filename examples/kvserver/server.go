@@ -22,10 +22,12 @@ type Server struct {
 	started time.Time
 	srv     *redcon.Server
 	ln      net.Listener
-	reads   opTimer // GET, EXISTS: time in the store per key
-	writes  opTimer // SET, DEL: time in the store per key
-	late    opTimer // wake-up lateness of a sleeping goroutine (lateness.go)
-	stop    chan struct{}
+	// The opTimers are written by every connection's goroutine and read
+	// by INFO: all atomic (see opTimer).
+	reads  opTimer       // GET, EXISTS: time in the store per key
+	writes opTimer       // SET, DEL: time in the store per key
+	late   opTimer       // wake-up lateness of a sleeping goroutine (lateness.go)
+	stop   chan struct{} // closed by Close: stops the lateness probe
 
 	// closeOnce makes Close idempotent; done is closed when the accept
 	// loop has returned; serveErr is its error (written before done).
