@@ -97,7 +97,8 @@ func (h *Heap) allocLarge(size int, pc *pages.Cache) (unsafe.Pointer, error) {
 //
 // Checks, in order, each failing with nothing changed: the pointer lies in
 // a published span, it is the start of an object, the object is allocated.
-// A free slot is always zero, so the object is cleared here, before it is
+// The object is left as it is (allocations clear what they hand out, see
+// Cache.take), except in debug mode, where it is poisoned before it is
 // marked free. A free of a small object that stays in its span takes no
 // lock and stays in the fast section; everything that may block (errors,
 // class-0 spans, profile samples, central lists) turns it slow first.
@@ -140,7 +141,9 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		counted = true
 	}
 	gen := s.Gen()
-	h.scrub(p, uintptr(s.ElemSize))
+	if h.cfg.Debug {
+		poison(p, uintptr(s.ElemSize))
+	}
 
 	local, raced := false, false
 	if c != nil {

@@ -52,6 +52,11 @@ type classCache struct {
 	free   uint64  // bit i: slot word*64+i is free and not handed out
 	word   uintptr
 	nwords uintptr
+	// needzero: take clears what it hands out, because a slot of the span
+	// may hold a freed object's data (span.NeedZero). Never set in debug
+	// mode, where free slots hold poison and the slow path's poison check
+	// clears the object it hands out.
+	needzero bool
 
 	// When the heap samples (sample.go): free slots of word held back from
 	// the window, and how many slots the window was granted.
@@ -125,14 +130,24 @@ func (c *Cache) allocSlowEntered(size int) (unsafe.Pointer, error) {
 	return h.allocLarge(size, &c.pc)
 }
 
-// take hands out the lowest free slot of the window (cc.free != 0).
+// take hands out the lowest free slot of the window (cc.free != 0),
+// cleared if the span needs it: frees leave objects as they are, so zeroing
+// happens here, on a line the caller is about to write anyway, and not on
+// the (often cold) line a free touches. A slot of a span that never had a
+// free lies on memory allocSpan knew or made zero, and is not cleared.
+// The clear cannot fault into the kernel: a slot that needs it was written
+// by its previous owner, and in-use spans are never released.
 func (c *Cache) take(cc *classCache, cl uint8) unsafe.Pointer {
 	i := uintptr(bits.TrailingZeros64(cc.free))
 	cc.free &= cc.free - 1
 	idx := cc.word*64 + i
 	*cc.span.Slot(idx) = spans.SlotAllocated
 	bump(&c.cnt.mallocs[cl])
-	return c.h.ptr(cc.base + idx*cc.size)
+	p := c.h.ptr(cc.base + idx*cc.size)
+	if cc.needzero {
+		clear(unsafe.Slice((*byte)(p), cc.size))
+	}
+	return p
 }
 
 // refillWindow finds another word of the span with free slots, collecting
@@ -167,6 +182,7 @@ func (c *Cache) scanWindow(cc *classCache, from uintptr) bool {
 		w := (from + k) % cc.nwords
 		if m := cc.span.FreeMask(w); m != 0 {
 			cc.word, cc.free, cc.spill = w, m, 0
+			cc.needzero = cc.span.NeedZero() && !c.h.cfg.Debug
 			return true
 		}
 	}
@@ -307,11 +323,15 @@ func (c *Cache) Free(p unsafe.Pointer) error {
 	return c.h.free(c, pid, p, c.h.spans.Lookup(uintptr(p)))
 }
 
-// localFree frees slot idx of a span this cache owns.
+// localFree frees slot idx of a span this cache owns. The object keeps
+// its data: the span is marked as needing zeroing, and the allocation that
+// hands the slot out again clears it (take).
 func (c *Cache) localFree(s *spans.Span, idx uintptr) {
 	*s.Slot(idx) = spans.SlotFree
+	s.SetNeedZero()
 	cc := &c.cls[s.Class]
 	if cc.span == s && idx/64 == cc.word {
+		cc.needzero = !c.h.cfg.Debug
 		if c.h.emptyWindows {
 			// Windows are kept empty: the slot goes back through the
 			// slow path, which checks its poison or guards it.

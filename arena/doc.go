@@ -46,7 +46,7 @@
 //
 // A free through the owning Cache is just as local. A free from anywhere
 // else (another Cache, Heap.Free on another P) validates the pointer by
-// reading the slot's own state byte, clears the object, and sets the slot's
+// reading the slot's own state byte and sets the slot's
 // bit in the span's freed bitmap with an atomic OR. The bit is both the
 // arbiter between racing frees and the message to the owner, which
 // collects freed bits with an atomic swap when its window runs dry. Spans
@@ -59,10 +59,18 @@
 // producer/consumer shape, where most frees are remote, the class lock is
 // taken a few times per span, not once per free.
 //
-// Because every free clears its object, a free slot always holds zeros and
-// allocation never clears anything. A new span is cleared unless all its
-// pages were released with MADV_DONTNEED (which reads back as zero); under
-// Decommit FREE or STRICT every reused span is cleared.
+// Zeroing happens at allocation, not at free. A free leaves the object's
+// bytes as they are (the free of an object whose lines are cold would
+// otherwise pay a memclr of memory nobody reads again soon), and marks the
+// span as needing zeroing (spans.Span.NeedZero, one flag per span, set by
+// the first free into it and kept until the record is reused). An
+// allocation from such a span clears the object it hands out, on lines the
+// caller is about to write anyway; a span that never had a free is handed
+// out without clearing, because a new span's memory is known to be zero:
+// it is cleared when built unless all its pages were released with
+// MADV_DONTNEED (which reads back as zero), and under Decommit FREE or
+// STRICT every reused span is cleared. Debug mode poisons freed objects
+// instead and its slow path checks the poison, then clears, at allocation.
 //
 // # Heap.Alloc without a Cache
 //

@@ -98,7 +98,7 @@ type Span struct {
 	Class     uint8         // size class, 0 for a large object; immutable while published
 	List      uint8         // ListNone/Partial/Full; class lock
 	bucket    uint8         // record size bucket; record pool lock
-	_         uint8         //
+	needZero  uint8         // 1: some free slot may hold old data; whoever owns the span (a cache, the class lock holder)
 	allocated atomic.Uint32 // allocated slots (freed bits included) while unowned; written under the class lock
 	next      ID            // central list link; class lock
 	prev      ID            // central list link; class lock
@@ -169,6 +169,20 @@ func zeroBytes(x uint64) uint64 {
 	return ((y >> 7) * 0x0102040810204080) >> 56
 }
 
+// NeedZero reports whether a free slot of the span may hold old data, so
+// that an allocation must clear the object it hands out. A new span's
+// memory is known to be zero (or poisoned, in debug mode) and its slots
+// need no clearing; once any slot has been freed the span needs zeroing
+// for good (until its record is reused). One flag per span, not per slot,
+// as the Go runtime's needzero: a steady-state span has had frees anyway,
+// and a per-slot flag would cost the free path another line. Owner (or
+// class lock holder) only.
+func (s *Span) NeedZero() bool { return s.needZero != 0 }
+
+// SetNeedZero records that a slot of the span was freed. Owner (or class
+// lock holder) only.
+func (s *Span) SetNeedZero() { s.needZero = 1 }
+
 // Allocated returns the allocated-slot count kept for an unowned span.
 func (s *Span) Allocated() uint32 { return s.allocated.Load() }
 
@@ -205,7 +219,8 @@ func (s *Span) HasPending() bool {
 }
 
 // Collect takes all pending remote frees, marks their slots free and
-// returns how many there were. Owner (or class lock holder) only.
+// returns how many there were; slots freed make the span need zeroing
+// (NeedZero). Owner (or class lock holder) only.
 //
 // A freed bit on a slot that is not allocated is the trace of a double
 // free that raced (two frees each found the slot allocated before either
@@ -235,6 +250,9 @@ func (s *Span) Collect() (n uint32, bad BadFree) {
 			*s.Slot(i) = SlotFree
 			n++
 		}
+	}
+	if n > 0 {
+		s.needZero = 1
 	}
 	return n, bad
 }
