@@ -574,91 +574,116 @@ type shapeAllocator interface {
 	Free(unsafe.Pointer) error
 }
 
-// larsonOff runs the larson shape for one worker through a: it fills a
-// live set of n objects, then replaces k random ones (a free and an
-// alloc of a random size each), and frees the rest. It returns the time
-// of the replacements.
-func larsonOff(a shapeAllocator, n, k int, seed uint64) (time.Duration, error) {
-	live := make([]unsafe.Pointer, n)
-	rnd := xorshift(seed | 1)
-	for i := range live {
-		p, err := a.Alloc(larsonMin + int(rnd.next()%(larsonMax-larsonMin+1)))
-		if err != nil {
-			return 0, err
-		}
-		*(*byte)(p) = 1
-		live[i] = p
-	}
-	t := time.Now()
-	for range k {
-		r := rnd.next()
-		i := int(r % uint64(n))
-		if err := a.Free(live[i]); err != nil {
-			return 0, err
-		}
-		p, err := a.Alloc(larsonMin + int((r>>32)%(larsonMax-larsonMin+1)))
-		if err != nil {
-			return 0, err
-		}
-		*(*byte)(p) = 1
-		live[i] = p
-	}
-	d := time.Since(t)
-	for _, p := range live {
-		if err := a.Free(p); err != nil {
-			return 0, err
-		}
-	}
-	return d, nil
+// larsonSize draws an object size of the larson shape.
+func larsonSize(r uint64) int { return larsonMin + int(r%(larsonMax-larsonMin+1)) }
+
+// larsonWorker is one worker's state in the larson shape: its live set,
+// held through an offheap allocator (a non-nil) or as Go slices.
+type larsonWorker struct {
+	a    shapeAllocator
+	live []unsafe.Pointer
+	gl   [][]byte
+	rnd  xorshift
 }
 
-// larsonMake is larsonOff on the Go heap: a replaced slice becomes garbage.
-func larsonMake(n, k int, seed uint64) time.Duration {
-	live := make([][]byte, n)
-	rnd := xorshift(seed | 1)
-	for i := range live {
-		s := make([]byte, larsonMin+int(rnd.next()%(larsonMax-larsonMin+1)))
-		s[0] = 1
-		live[i] = s
+// fill builds the worker's live set of n objects.
+func (w *larsonWorker) fill(n int) error {
+	if w.a == nil {
+		w.gl = make([][]byte, n)
+		for i := range w.gl {
+			s := make([]byte, larsonSize(w.rnd.next()))
+			s[0] = 1
+			w.gl[i] = s
+		}
+		return nil
 	}
-	t := time.Now()
+	w.live = make([]unsafe.Pointer, n)
+	for i := range w.live {
+		p, err := w.a.Alloc(larsonSize(w.rnd.next()))
+		if err != nil {
+			return err
+		}
+		*(*byte)(p) = 1
+		w.live[i] = p
+	}
+	return nil
+}
+
+// run replaces k random objects of the live set: a free and an alloc of a
+// random size each (for Go slices, the replaced one becomes garbage).
+func (w *larsonWorker) run(k int) error {
+	if w.a == nil {
+		n := uint64(len(w.gl))
+		for range k {
+			r := w.rnd.next()
+			s := make([]byte, larsonSize(r>>32))
+			s[0] = 1
+			w.gl[r%n] = s
+		}
+		return nil
+	}
+	n := uint64(len(w.live))
 	for range k {
-		r := rnd.next()
-		i := int(r % uint64(n))
-		s := make([]byte, larsonMin+int((r>>32)%(larsonMax-larsonMin+1)))
-		s[0] = 1
-		live[i] = s
+		r := w.rnd.next()
+		i := r % n
+		if err := w.a.Free(w.live[i]); err != nil {
+			return err
+		}
+		p, err := w.a.Alloc(larsonSize(r >> 32))
+		if err != nil {
+			return err
+		}
+		*(*byte)(p) = 1
+		w.live[i] = p
 	}
-	d := time.Since(t)
-	runtime.KeepAlive(live)
-	return d
+	return nil
+}
+
+// drain frees the live set.
+func (w *larsonWorker) drain() error {
+	w.gl = nil
+	for _, p := range w.live {
+		if err := w.a.Free(p); err != nil {
+			return err
+		}
+	}
+	w.live = nil
+	return nil
 }
 
 // runShape runs f on larsonWorkers goroutines at once and returns the
-// longest of their timed parts.
-func runShape(f func(w int) (time.Duration, error)) (time.Duration, error) {
+// wall time until the last is done.
+func runShape(f func(w int) error) (time.Duration, error) {
 	var wg sync.WaitGroup
-	took := make([]time.Duration, larsonWorkers)
 	errs := make([]error, larsonWorkers)
+	t := time.Now()
 	for w := range larsonWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			took[w], errs[w] = f(w)
+			errs[w] = f(w)
 		}()
 	}
 	wg.Wait()
-	return slices.Max(took), errors.Join(errs...)
+	return time.Since(t), errors.Join(errs...)
 }
+
+// larsonBlock is how many replacements each worker runs per kind and turn
+// in BenchmarkLarson: long enough that starting the goroutines is noise,
+// short enough that the kinds take turns often and share the machine's
+// drifts in load.
+const larsonBlock = 1 << 14
 
 // BenchmarkLarson is the larson shape: larsonWorkers goroutines, each with
 // its own live set of objects of random sizes in [8, 1000], replacing a
 // random one per operation (one free, one alloc). The "small" live set
 // (5,000 per worker) fits in the caches of the machine; the "big" one
 // (100,000 per worker, or 1,000,000 with OFFHEAP_BENCH_BIG set) does not.
-// b.N operations per worker and kind. Metrics: Mops/s of each kind (all
-// workers together) and cache/make, heap/make (throughput ratios: above 1
-// is faster than the Go heap).
+// Kinds: "cache" (a Cache per worker), "heap" (Heap.Alloc/Free) and Go's
+// make, each with its own live set, all built first and then run in
+// interleaved blocks, b.N operations per worker and kind. Metrics: Mops/s
+// of each kind (all workers together) and cache/make, heap/make
+// (throughput ratios: above 1 is faster than the Go heap).
 func BenchmarkLarson(b *testing.B) {
 	big := larsonMidLive
 	if bigBench() {
@@ -670,34 +695,47 @@ func BenchmarkLarson(b *testing.B) {
 	}{{"small", larsonSmallLive}, {"big", big}} {
 		b.Run("live="+live.name, func(b *testing.B) {
 			h := newBenchHeap(b)
-			var took [3]time.Duration
-			kinds := [...]func() (time.Duration, error){
-				func() (time.Duration, error) {
-					return runShape(func(w int) (time.Duration, error) {
-						c := h.NewCache()
-						defer c.Close()
-						return larsonOff(c, live.n, b.N, uint64(w+1)*0x9e3779b97f4a7c15)
-					})
-				},
-				func() (time.Duration, error) {
-					return runShape(func(w int) (time.Duration, error) {
-						return larsonOff(h, live.n, b.N, uint64(w+1)*0x9e3779b97f4a7c15)
-					})
-				},
-				func() (time.Duration, error) {
-					return runShape(func(w int) (time.Duration, error) {
-						return larsonMake(live.n, b.N, uint64(w+1)*0x9e3779b97f4a7c15), nil
-					})
-				},
+			var kinds [3][larsonWorkers]*larsonWorker
+			for k := range kinds {
+				for w := range larsonWorkers {
+					lw := &larsonWorker{rnd: xorshift(uint64(w+1)*0x9e3779b97f4a7c15 | 1)}
+					switch k {
+					case 0:
+						c := newBenchCache(b, h)
+						lw.a = c
+					case 1:
+						lw.a = h
+					}
+					kinds[k][w] = lw
+				}
 			}
-			b.ResetTimer()
-			for i, f := range kinds {
-				d, err := f()
-				if err != nil {
+			// Each worker fills its live set on its own goroutine, as it
+			// would in the program the shape comes from.
+			for k := range kinds {
+				if _, err := runShape(func(w int) error { return kinds[k][w].fill(live.n) }); err != nil {
 					b.Fatal(err)
 				}
-				took[i] = d
-				runtime.GC()
+			}
+			runtime.GC()
+			b.ResetTimer()
+			var took [3]time.Duration
+			for done, turn := 0, 0; done < b.N; turn++ {
+				n := min(larsonBlock, b.N-done)
+				for j := range kinds {
+					k := (j + turn) % len(kinds)
+					d, err := runShape(func(w int) error { return kinds[k][w].run(n) })
+					if err != nil {
+						b.Fatal(err)
+					}
+					took[k] += d
+				}
+				done += n
+			}
+			b.StopTimer()
+			for k := range 2 {
+				if _, err := runShape(func(w int) error { return kinds[k][w].drain() }); err != nil {
+					b.Fatal(err)
+				}
 			}
 			ops := float64(b.N * larsonWorkers)
 			mops := func(d time.Duration) float64 { return ops / d.Seconds() / 1e6 }

@@ -38,13 +38,23 @@
 //
 // # Objects: caches, slots and remote frees
 //
-// A Cache owns at most one span per size class. Each slot of a span has a
-// state byte (free, allocated); the Cache keeps a 64-bit window of free
-// slots of one word of the span and allocates with a count-trailing-zeros
-// and a byte store: no lock, no atomic read-modify-write. Only the span's
-// owner writes its state bytes.
+// A Cache owns a few spans per size class (up to 32, and at most 256 KiB
+// of them per class: maxOwned, ownedBytes), one of which is current. Each
+// slot of a span has a state byte (free, allocated); the Cache keeps a
+// 64-bit window of free slots of one word of the current span and
+// allocates with a count-trailing-zeros and a byte store: no lock, no
+// atomic read-modify-write. Only the span's owner writes its state bytes.
 //
-// A free through the owning Cache is just as local. A free from anywhere
+// A free through the owning Cache, into any span it owns, is just as
+// local: a byte store, and a bit in the class's ready mask when the span
+// is not the current one. When the current span runs dry the Cache moves
+// on to an owned span that had local frees, then to one with remote frees
+// to collect, and only then to the central lists; when it owns all it may,
+// the dry span goes back to them. Owning several spans matters for
+// workloads that free objects in another order than they allocated them:
+// with one span per class, most frees landed in spans the cache had
+// already let go, as remote frees, and classes of 8 objects per span
+// refilled every few allocations. A free from anywhere
 // else (another Cache, Heap.Free on another P) validates the pointer by
 // reading the slot's own state byte and sets the slot's
 // bit in the span's freed bitmap with an atomic OR. The bit is both the

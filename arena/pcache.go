@@ -88,9 +88,9 @@ func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
 		var old *spans.Span
 		if fresh != nil {
 			// Another goroutine on this P may have installed a span
-			// meanwhile; the fresh one replaces it.
-			old = c.detach(cl)
-			c.install(cl, fresh)
+			// meanwhile; if the cache owns all it may, the fresh one
+			// replaces the current one.
+			old = c.install(cl, fresh)
 			fresh = nil
 		}
 		r := c.slowStep(cl, noGuard, &f)

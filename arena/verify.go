@@ -249,7 +249,7 @@ func (h *Heap) verifySpan(s *spans.Span, owners map[uint32]*Cache, bad func(stri
 	default:
 		if c := owners[o]; c == nil {
 			bad("%s: owned by unknown cache %d", s.Describe(), o)
-		} else if c.cls[s.Class].span != s {
+		} else if !c.owns(s) {
 			bad("%s: owner cache %d does not hold it", s.Describe(), o)
 		}
 		if s.List != spans.ListNone {

@@ -104,7 +104,8 @@ type Span struct {
 	prev      ID            // central list link; class lock
 	id        ID            // this record's ID
 	nslots    uint32        // state bytes after the header (multiple of 64)
-	_         [4]byte       // pad the line
+	ownerSlot uint8         // the owning cache's index for the span; owner only
+	_         [3]byte       // pad the line
 
 	// Written by remote frees: the freed bitmap (two lines) and its count.
 	freed   [freedWords]atomic.Uint64 // remote frees not yet collected; any goroutine ORs, owner swaps
@@ -134,6 +135,13 @@ func (s *Span) Owner() uint32 { return s.owner.Load() }
 // SetOwner changes the owner; only the current owner (or the class lock
 // holder for central spans) may call it.
 func (s *Span) SetOwner(o uint32) { s.owner.Store(o) }
+
+// OwnerSlot returns the index the owning cache gave the span among the
+// spans it owns of its class (SetOwnerSlot). Owner only.
+func (s *Span) OwnerSlot() uint8 { return s.ownerSlot }
+
+// SetOwnerSlot records the owning cache's index for the span. Owner only.
+func (s *Span) SetOwnerSlot(i uint8) { s.ownerSlot = i }
 
 // Gen returns the record's reuse generation.
 func (s *Span) Gen() uint32 { return s.gen.Load() }
