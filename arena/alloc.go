@@ -91,9 +91,9 @@ func (h *Heap) allocLarge(size int, pc *pages.Cache) (unsafe.Pointer, error) {
 }
 
 // free is the common free path. The caller has opened a fast section
-// (openFast, pid its P; see closing.go) and free ends it, or the slow
-// section it turned into, on every return. c is the caller's Cache, or nil
-// for Heap.Free (which then uses the P's cache).
+// (openCache for a Cache c, or openFast with pid its P for Heap.Free, c
+// nil; see closing.go) and free ends it, or the slow section it turned
+// into, on every return. Heap.Free uses the P's cache.
 //
 // Checks, in order, each failing with nothing changed: the pointer lies in
 // a published span, it is the start of an object, the object is allocated.
@@ -109,7 +109,7 @@ func (h *Heap) allocLarge(size int, pc *pages.Cache) (unsafe.Pointer, error) {
 func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 	addr := uintptr(p)
 	if s == nil || s.Class == 0 {
-		h.fastToSlow()
+		h.toSlow(c)
 		return h.freeRare(s, addr)
 	}
 	// Small-object spans, the common case, are always StateInUse once
@@ -119,11 +119,11 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 	idx := sizeclasses.ObjIndex(cl, off)
 	if !h.uncheckedFree {
 		if idx*uintptr(s.ElemSize) != off || idx >= uintptr(s.NElems) {
-			h.fastToSlow()
+			h.toSlow(c)
 			return h.badFree(ErrInvalidPointer, s, addr, idx)
 		}
 		if st := *s.Slot(idx); (st != spans.SlotAllocated && st != spans.SlotSampled) || s.FreedBit(idx) {
-			h.fastToSlow()
+			h.toSlow(c)
 			return h.badFree(ErrDoubleFree, s, addr, idx)
 		}
 	}
@@ -135,9 +135,9 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		// sample at the same address cannot be the one dropped. The rest
 		// runs in a fresh fast section (its closed check can be ignored:
 		// the count held keeps the memory mapped).
-		h.fastToSlow()
+		h.toSlow(c)
 		h.forgetSample(addr)
-		pid, _ = h.openFast()
+		pid = h.reopenFast(c)
 		counted = true
 	}
 	gen := s.Gen()
@@ -175,7 +175,7 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 	}
 	if !local {
 		if raced {
-			h.fastToSlow()
+			h.toSlow(c)
 			if counted {
 				h.leave()
 			}
@@ -188,7 +188,7 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		// those take the class lock (remoteCentral says when).
 		n := s.NotePending()
 		if s.Owner() == spans.OwnerCentral && (n == 1 || n >= int32(s.Allocated())) {
-			h.fastToSlow()
+			h.toSlow(c)
 			h.remoteCentralLeave(s, cl, gen, n)
 			if counted {
 				h.leave()
@@ -196,7 +196,7 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 			return nil
 		}
 	}
-	h.closeFast()
+	h.endFast(c)
 	if counted {
 		h.leave()
 	}

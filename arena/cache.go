@@ -20,10 +20,10 @@ import (
 // cache moves on to another owned span with free slots before it asks the
 // central lists for one (see refillOwned).
 //
-// Its fast path runs pinned to the goroutine's P for those few
-// nanoseconds, so that a concurrent Heap.Close can wait for it before
-// unmapping the span it writes (closing.go); pinning costs two runtime
-// calls and no atomic operation.
+// Its fast path marks itself with an owner-written sequence word (odd while
+// inside), so that a concurrent Heap.Close can wait for it before
+// unmapping the span it writes (closing.go): two plain stores, no runtime
+// call and no atomic operation.
 //
 // A Cache belongs to one goroutine at a time: its methods must not be
 // called concurrently (pass it between goroutines only with
@@ -36,9 +36,14 @@ type Cache struct {
 	//lint:ignore U1000 used by race builds only (sync_race.go)
 	pmu    sync.Mutex // race builds: guards a per-P cache
 	closed bool
-	pc     pages.Cache    // the worker page cache for small spans
-	cnt    *cacheCounters // shared with Stats
-	cls    [sizeclasses.NumClasses]classCache
+	// seq is odd while the owner is inside a fast section (normal builds,
+	// sync_norace.go: written by the owner with plain stores, read
+	// atomically by Close).
+	//lint:ignore U1000 used by normal builds only
+	seq uint32
+	pc  pages.Cache    // the worker page cache for small spans
+	cnt *cacheCounters // shared with Stats
+	cls [sizeclasses.NumClasses]classCache
 
 	// Sampling countdowns (sample.go), used only when the heap samples.
 	guardLeft   int64  // allocations before the next guarded one
@@ -142,13 +147,12 @@ func (c *Cache) Alloc(size int) (unsafe.Pointer, error) {
 		if cc := &c.cls[cl]; cc.free != 0 {
 			// take writes the slot's state byte in the span record: a
 			// fast section, so Close cannot unmap the record meanwhile.
-			h := c.h
-			if _, ok := h.openFast(); !ok {
-				h.closeFast()
+			if !c.openCache() {
+				c.closeCache()
 				return nil, ErrClosed
 			}
 			p := c.take(cc, cl)
-			h.closeFast()
+			c.closeCache()
 			return p, nil
 		}
 	}
@@ -473,12 +477,11 @@ func (c *Cache) Free(p unsafe.Pointer) error {
 	if c.closed {
 		return ErrClosed
 	}
-	pid, ok := c.h.openFast()
-	if !ok {
-		c.h.closeFast()
+	if !c.openCache() {
+		c.closeCache()
 		return ErrClosed
 	}
-	return c.h.free(c, pid, p, c.h.spans.Lookup(uintptr(p)))
+	return c.h.free(c, 0, p, c.h.spans.Lookup(uintptr(p)))
 }
 
 // localFree frees slot idx of a span this cache owns. The object keeps

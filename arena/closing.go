@@ -14,15 +14,18 @@ import (
 // Close waits for, and Close unmaps only when no section is open. There
 // are two kinds of section:
 //
-//   - Fast sections, the hot paths of Heap.Alloc/Free and Cache.Alloc/Free
-//     (openFast ... closeFast). In normal builds they run pinned to their P
-//     (procPin): the goroutine cannot be preempted or descheduled until it
-//     unpins, and after pinning it re-reads closed. No atomic
-//     read-modify-write is added: pinning is two plain increments of the
-//     M's lock count. A fast section that must block (take a lock, enter
-//     the kernel, format an error) first turns itself into a slow section
-//     (fastToSlow: count itself in inflight while still pinned, then
-//     unpin).
+//   - Fast sections, the hot paths of Heap.Alloc/Free and Cache.Alloc/Free.
+//     In normal builds, Heap's (openFast ... closeFast) run pinned to their
+//     P (procPin): the goroutine cannot be preempted or descheduled until
+//     it unpins, and after pinning it re-reads closed. They need the pin
+//     anyway to pick the P's cache. A Cache's (openCache ... closeCache)
+//     do not pin: the owner makes its cache's sequence word odd with a
+//     plain store, reads closed, and makes the word even again at the end
+//     (sync_norace.go, waitCacheSections, says why Close cannot miss one).
+//     No atomic read-modify-write is added either way. A fast section that
+//     must block (take a lock, enter the kernel, format an error) first
+//     turns itself into a slow section (fastToSlow, toSlow: count itself
+//     in inflight while still inside, then end the fast section).
 //   - Slow sections, everything else that touches heap memory or metadata
 //     (enter ... leave): they add one to inflight and then re-read closed,
 //     backing out if it is set. They already take locks or make system
@@ -30,9 +33,10 @@ import (
 //
 // Close sets closed, then waits out both kinds (quiesce): first a
 // stop-the-world (waitPinned), which cannot complete while any goroutine
-// is pinned, so every fast section that could have read closed as false
-// has ended (or turned slow, counting itself in inflight first); then it
-// polls inflight down to zero. Go's atomics are sequentially consistent, so
+// is pinned, so every pinned fast section that could have read closed as
+// false has ended (or turned slow, counting itself in inflight first);
+// then, for each Cache whose sequence word is odd, it waits for the word
+// to change (waitCacheSections); then it polls inflight down to zero. Go's atomics are sequentially consistent, so
 // a slow section either sees closed or is seen by Close in inflight. After
 // that nothing that saw the heap open is still running, and every later
 // call sees closed and returns ErrClosed without touching heap memory. The
@@ -81,6 +85,7 @@ func (h *Heap) leave() { h.inflight.Add(-1) }
 // closed is already set, so no new section opens.
 func (h *Heap) quiesce() {
 	waitPinned()
+	h.waitCacheSections()
 	for d := drainPollMin; h.inflight.Load() != 0; d = min(2*d, drainPollMax) {
 		time.Sleep(d)
 	}
