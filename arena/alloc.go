@@ -122,7 +122,12 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 			h.toSlow(c)
 			return h.badFree(ErrInvalidPointer, s, addr, idx)
 		}
-		if st := *s.Slot(idx); (st != spans.SlotAllocated && st != spans.SlotSampled) || s.FreedBit(idx) {
+		// The freed bitmap is read only when a remote free is pending
+		// (pending shares the header's line): a free of a cold span
+		// misses on the table entry, the header and the state byte. A
+		// remote free still being counted (pending one low) races with
+		// this one; Collect catches that as a racing double free.
+		if st := *s.Slot(idx); (st != spans.SlotAllocated && st != spans.SlotSampled) || (s.Pending() != 0 && s.FreedBit(idx)) {
 			h.toSlow(c)
 			return h.badFree(ErrDoubleFree, s, addr, idx)
 		}

@@ -84,12 +84,18 @@ const (
 // Span is a span record's header. It lives in off-heap memory owned by a
 // Table; never copy it. Field comments say who may write each field.
 type Span struct {
-	// Read by every free; written when the record is set up, or rarely.
-	// This line is kept apart from the fields remote frees write, so that
-	// frees from many cores do not bounce it between their caches.
-	state atomic.Uint32 // State; written by the span's allocator / freer
-	owner atomic.Uint32 // OwnerCentral, OwnerTransit or a cache ID
-	gen   atomic.Uint32 // bumped on every reuse of the record
+	// The first line holds everything a free reads: the fields below,
+	// written when the record is set up or rarely, and pending. pending
+	// is here, though remote frees write it, so that a free by the owner
+	// reads the freed bitmap only when a remote free is pending: a free
+	// whose span is cold then misses on the table entry, this line and
+	// the slot's state byte, and not on a bitmap line as well. The price
+	// is that remote frees from several cores bounce this line instead of
+	// a line of its own (they write the bitmap's lines either way).
+	state   atomic.Uint32 // State; written by the span's allocator / freer
+	owner   atomic.Uint32 // OwnerCentral, OwnerTransit or a cache ID
+	gen     atomic.Uint32 // bumped on every reuse of the record
+	pending atomic.Int32  // freed bits not yet collected; may dip below zero for an instant
 
 	Base      uintptr       // first byte; set before publication, then immutable
 	NPages    uint32        // heap pages; immutable while published
@@ -107,9 +113,9 @@ type Span struct {
 	ownerSlot uint8         // the owning cache's index for the span; owner only
 	_         [3]byte       // pad the line
 
-	// Written by remote frees: the freed bitmap (two lines) and its count.
-	freed   [freedWords]atomic.Uint64 // remote frees not yet collected; any goroutine ORs, owner swaps
-	pending atomic.Int32              // freed bits not yet collected; may dip below zero for an instant
+	// Written by remote frees: the freed bitmap (two lines), counted in
+	// pending.
+	freed [freedWords]atomic.Uint64 // remote frees not yet collected; any goroutine ORs, owner swaps
 }
 
 // headerSize is the record header rounded to a cache line.
