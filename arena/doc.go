@@ -65,9 +65,19 @@
 // its bit and counts it; it takes the class lock only for the span's
 // first uncollected free (to move it from full to partial) and for its
 // last live object (to free the span back to the page allocator). A cache
-// taking a span from the partial list collects its bits. So in the
+// taking a span from the partial lists collects its bits. So in the
 // producer/consumer shape, where most frees are remote, the class lock is
-// taken a few times per span, not once per free.
+// taken a few times per span, not once per free. The partial list is four
+// lists by occupancy (as of when the span was listed), and a cache takes
+// the fullest span there is: new objects fill dense spans while sparse
+// ones drain and are freed, so after a mass delete the heap shrinks back
+// towards its live size.
+//
+// A free reads the page's entry in the span table, the span header's first
+// line (state, owner, class, base, size, and the count of pending remote
+// frees) and the slot's state byte; the freed bitmap only when a remote
+// free is pending or the free is itself remote. It does not touch the
+// object.
 //
 // Zeroing happens at allocation, not at free. A free leaves the object's
 // bytes as they are (the free of an object whose lines are cold would

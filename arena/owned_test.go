@@ -160,3 +160,59 @@ func TestOwnedSpansRemoteFrees(t *testing.T) {
 	}
 	verifyOK(t, h)
 }
+
+// TestCentralPrefersFullest checks that a cache taking a span from the
+// central lists takes the fullest one: after a cache lets go spans left 1,
+// 4, 7 and 2 of 8 objects full, new allocations fill the 7/8 span first,
+// then the 4/8 one, then the 2/8 one, and the 1/8 one last (issue 14).
+func TestCentralPrefersFullest(t *testing.T) {
+	h := newTestHeap(t, quiet(Config{Reserve: 64 << 20}))
+	const size = 1024
+	cl := sizeclasses.SizeToClass(size)
+	per := int(sizeclasses.Objects(cl))
+	if per != 8 {
+		t.Skipf("class of %d bytes holds %d objects per span, the test expects 8", size, per)
+	}
+	a := h.NewCache()
+	live := []int{1, 4, 7, 2}
+	var base []*spans.Span
+	groups := make([][]unsafe.Pointer, len(live))
+	for g := range groups {
+		groups[g] = make([]unsafe.Pointer, per)
+		for i := range groups[g] {
+			p, err := a.Alloc(size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			groups[g][i] = p
+		}
+		s := h.spans.Lookup(uintptr(groups[g][0]))
+		if h.spans.Lookup(uintptr(groups[g][per-1])) != s {
+			t.Fatal("a span's worth of allocations spread over two spans")
+		}
+		base = append(base, s)
+	}
+	for g, keep := range live {
+		for _, p := range groups[g][keep:] {
+			if err := a.Free(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	verifyOK(t, h)
+	b := h.NewCache()
+	defer b.Close()
+	for _, want := range []int{2, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 0} {
+		p, err := b.Alloc(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := h.spans.Lookup(uintptr(p)); got != base[want] {
+			t.Fatalf("Alloc landed in %s, want the fullest, %s", got.Describe(), base[want].Describe())
+		}
+	}
+	verifyOK(t, h)
+}

@@ -120,10 +120,17 @@ func (h *Heap) Verify() error {
 	for cl := range h.central {
 		c := &h.central[cl]
 		c.mu.Lock()
-		for _, l := range []*spans.List{&c.partial, &c.full} {
+		lists := []*spans.List{&c.full}
+		for b := range c.partial {
+			lists = append(lists, &c.partial[b])
+		}
+		for i, l := range lists {
 			l.Each(h.spans, func(s *spans.Span) {
 				if !seen[s.ID()] || int(s.Class) != cl {
 					bad("central list of class %d holds foreign or unpublished %s", cl, s.Describe())
+				}
+				if i > 0 && int(s.Bucket) != i-1 {
+					bad("%s: on partial bucket %d, records %d", s.Describe(), i-1, s.Bucket)
 				}
 			})
 		}

@@ -111,7 +111,8 @@ type Span struct {
 	id        ID            // this record's ID
 	nslots    uint32        // state bytes after the header (multiple of 64)
 	ownerSlot uint8         // the owning cache's index for the span; owner only
-	_         [3]byte       // pad the line
+	Bucket    uint8         // which of its class's partial lists holds it, by occupancy; class lock
+	_         [2]byte       // pad the line
 
 	// Written by remote frees: the freed bitmap (two lines), counted in
 	// pending.
