@@ -159,13 +159,16 @@ func (c *Cache) Alloc(size int) (unsafe.Pointer, error) {
 	return c.allocSlowEntered(size)
 }
 
-// allocSlowEntered is Alloc's slow path, in a slow section (closing.go).
+// allocSlowEntered is Alloc's slow path, in a slow section of the cache's
+// own (openSlow, closing.go): a Cache refills often in workloads that
+// free in random order, and the heap's shared inflight counter, written by
+// every goroutine's slow path, cost a contended cache line per refill.
 func (c *Cache) allocSlowEntered(size int) (unsafe.Pointer, error) {
 	h := c.h
-	if !h.enter() {
+	if !c.openSlow() {
 		return nil, ErrClosed
 	}
-	defer h.leave()
+	defer c.closeSlow()
 	if uint(size) <= sizeclasses.MaxSmallSize {
 		return c.allocSlow(sizeclasses.SizeToClass(uintptr(size)), size)
 	}

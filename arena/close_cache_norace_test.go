@@ -8,12 +8,18 @@ import (
 	"time"
 )
 
-// TestCloseWaitsForCacheSection checks the unpinned Cache fast section:
-// Close must not unmap while a Cache's sequence word says a section is
-// open. The section is held open by hand (the owner's odd store), as a
+// TestCloseWaitsForCacheSection checks the unpinned Cache sections (fast,
+// and the allocation slow path's): Close must not unmap while a Cache's
+// sequence word says a section is open. The section is held open by hand (the owner's odd store), as a
 // goroutine preempted inside take would hold it; Close must still be
 // waiting 50 ms later, and return once the section ends.
 func TestCloseWaitsForCacheSection(t *testing.T) {
+	for _, kind := range []string{"fast", "slow"} {
+		t.Run(kind, func(t *testing.T) { testCloseWaitsForCacheSection(t, kind == "slow") })
+	}
+}
+
+func testCloseWaitsForCacheSection(t *testing.T, slow bool) {
 	h, err := NewHeap(Config{Reserve: 16 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -23,7 +29,11 @@ func TestCloseWaitsForCacheSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.openCache() {
+	open, end := c.openCache, c.closeCache
+	if slow {
+		open, end = c.openSlow, c.closeSlow
+	}
+	if !open() {
 		t.Fatal("heap closed")
 	}
 	var closed atomic.Bool
@@ -39,7 +49,7 @@ func TestCloseWaitsForCacheSection(t *testing.T) {
 	}
 	// Still inside the section: the memory is mapped.
 	*(*byte)(p) = 1
-	c.closeCache()
+	end()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

@@ -106,6 +106,24 @@ func (c *Cache) openCache() bool {
 // closeCache ends a fast section opened by openCache.
 func (c *Cache) closeCache() { c.seq++ }
 
+// openSlow opens a section of c's owner that may block (a refill taking
+// locks, entering the kernel, or panicking): the same odd sequence word as
+// a fast section, so Close waits for it in waitCacheSections, and no write
+// to the heap's shared inflight counter. It reports false, with the
+// section closed again, if the heap is closed. The caller ends it with
+// closeSlow, deferred, so that a panic ends it too.
+func (c *Cache) openSlow() bool {
+	c.seq++
+	if c.h.closed.Load() {
+		c.seq++
+		return false
+	}
+	return true
+}
+
+// closeSlow ends a section opened by openSlow.
+func (c *Cache) closeSlow() { c.seq++ }
+
 // The free path's section operations (Heap.free), for a section opened by
 // openCache (c non-nil) or by openFast (c nil, the per-P path).
 

@@ -74,6 +74,10 @@ func (c *Cache) closeCache() { c.h.closeFast() }
 
 func (h *Heap) endFast(*Cache) { h.closeFast() }
 
+func (c *Cache) openSlow() bool { return c.h.enter() }
+
+func (c *Cache) closeSlow() { c.h.leave() }
+
 func (h *Heap) toSlow(*Cache) { h.fastToSlow() }
 
 func (h *Heap) reopenFast(*Cache) int {
