@@ -3,6 +3,7 @@ package arena
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -84,12 +85,56 @@ func (h *Heap) enter() bool {
 // leave closes a slow section opened by enter or fastToSlow.
 func (h *Heap) leave() { h.inflight.Add(-1) }
 
+// slowShards is the number of shards of slowByP: a power of two at least
+// the number of cores of common machines, so that slow paths on different
+// Ps rarely share a line; Ps beyond it share shards, which is correct,
+// only slower.
+const slowShards = 64
+
+// paddedCount is a counter on a cache line of its own.
+type paddedCount struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+// enterByP opens a slow section counted in the shard of the current P,
+// for the per-P allocation slow path: as enter, but the line written is
+// (mostly) the P's own. It returns the shard for leaveByP, and false, with
+// nothing held, if the heap is closed. The argument for enter holds shard
+// by shard: a section that read closed as false incremented its shard
+// before, and Close reads every shard after setting closed.
+func (h *Heap) enterByP() (int, bool) {
+	i := pickP(slowShards) & (slowShards - 1)
+	h.slowByP[i].n.Add(1)
+	if h.closed.Load() {
+		h.slowByP[i].n.Add(-1)
+		return i, false
+	}
+	return i, true
+}
+
+// leaveByP closes a section opened by enterByP.
+func (h *Heap) leaveByP(i int) { h.slowByP[i].n.Add(-1) }
+
+// slowInFlight reports whether any slow section is open.
+func (h *Heap) slowInFlight() bool {
+	if h.inflight.Load() != 0 {
+		return true
+	}
+	for i := range h.slowByP {
+		if h.slowByP[i].n.Load() != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // quiesce waits until no section that saw the heap open is still running.
 // closed is already set, so no new section opens.
 func (h *Heap) quiesce() {
 	waitPinned()
 	h.waitCacheSections()
-	for d := drainPollMin; h.inflight.Load() != 0; d = min(2*d, drainPollMax) {
+	for d := drainPollMin; h.slowInFlight(); d = min(2*d, drainPollMax) {
 		time.Sleep(d)
 	}
 }

@@ -37,6 +37,10 @@ type Heap struct {
 	inflight atomic.Int64
 	closeMu  sync.Mutex
 	gone     struct{ reservation, pages, spans bool }
+	// slowByP counts the per-P allocation slow path's sections, sharded by
+	// P (enterByP), so that goroutines on different Ps refilling their
+	// caches do not all write one line. Close sums them with inflight.
+	slowByP [slowShards]paddedCount
 
 	// lock is the heap lock. It guards pages, growNext, pendingGrow and
 	// noAccess, and nothing else: no system call, no zeroing and no loop

@@ -71,12 +71,13 @@ import (
 // per-P caches grows the table first; a trim the scavenger asked for
 // (trimDue) is done first too.
 //
-// It is a slow section of its own (closing.go).
+// It is a slow section of its own, counted by P (enterByP, closing.go).
 func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
-	if !h.enter() {
+	shard, ok := h.enterByP()
+	if !ok {
 		return nil, ErrClosed
 	}
-	defer h.leave()
+	defer h.leaveByP(shard)
 	if h.trimDue.Load() {
 		h.trimPerP()
 	}
