@@ -36,6 +36,9 @@ type Cache struct {
 	//lint:ignore U1000 used by race builds only (sync_race.go)
 	pmu    sync.Mutex // race builds: guards a per-P cache
 	closed bool
+	// emptyWindows is the heap's (copied here so that localFree stays
+	// small enough to inline).
+	emptyWindows bool
 	// seq is odd while the owner is inside a fast section (normal builds,
 	// sync_norace.go: written by the owner with plain stores, read
 	// atomically by Close).
@@ -75,15 +78,17 @@ const (
 // taken from the slot state bytes and handed out lowest first.
 type classCache struct {
 	span   *spans.Span
-	base   uintptr // span base
-	size   uintptr // object size
-	free   uint64  // bit i: slot word*64+i is free and not handed out
+	base   uintptr        // span base
+	basep  unsafe.Pointer // span base as a pointer (h.ptr(base))
+	slots  unsafe.Pointer // the span's slot state bytes (span.Slot(0))
+	size   uintptr        // object size
+	free   uint64         // bit i: slot word*64+i is free and not handed out
 	word   uintptr
 	nwords uintptr
 	// needzero: take clears what it hands out, because a slot of the span
-	// may hold a freed object's data (span.NeedZero). Never set in debug
+	// may hold a freed object's data (span.NeedZero). Ignored in debug
 	// mode, where free slots hold poison and the slow path's poison check
-	// clears the object it hands out.
+	// clears the object it hands out (takeSampled).
 	needzero bool
 
 	// When the heap samples (sample.go): free slots of word held back from
@@ -125,7 +130,7 @@ func (dst *cacheCounters) fold(src *cacheCounters) {
 // NewCache returns a Cache for one worker goroutine. The per-P caches
 // behind Heap.Alloc are made by it too (pcache.go).
 func (h *Heap) NewCache() *Cache {
-	c := &Cache{h: h, cnt: new(cacheCounters)}
+	c := &Cache{h: h, cnt: new(cacheCounters), emptyWindows: h.emptyWindows}
 	h.statsMu.Lock()
 	h.nextID++
 	c.id = h.nextID
@@ -186,12 +191,12 @@ func (c *Cache) take(cc *classCache, cl uint8) unsafe.Pointer {
 	i := uintptr(bits.TrailingZeros64(cc.free))
 	cc.free &= cc.free - 1
 	idx := cc.word*64 + i
-	*cc.span.Slot(idx) = spans.SlotAllocated
-	bump(&c.cnt.mallocs[cl])
-	p := c.h.ptr(cc.base + idx*cc.size)
+	p := unsafe.Add(cc.basep, idx*cc.size)
 	if cc.needzero {
 		clear(unsafe.Slice((*byte)(p), cc.size))
 	}
+	*(*uint8)(unsafe.Add(cc.slots, idx)) = spans.SlotAllocated
+	bump(&c.cnt.mallocs[cl])
 	return p
 }
 
@@ -239,6 +244,7 @@ func (c *Cache) scanWindow(cc *classCache, from uintptr) bool {
 // slots if it has any.
 func (c *Cache) switchTo(cc *classCache, s *spans.Span) bool {
 	cc.span, cc.base, cc.size = s, s.Base, uintptr(s.ElemSize)
+	cc.basep, cc.slots = c.h.ptr(s.Base), unsafe.Pointer(s.Slot(0))
 	cc.nwords = uintptr(s.NSlots()) / 64
 	cc.free, cc.spill = 0, 0
 	return c.scanWindow(cc, 0)
@@ -343,6 +349,7 @@ func (c *Cache) disown(cc *classCache, s *spans.Span) {
 	cc.nowned--
 	if cc.span == s {
 		cc.span, cc.base, cc.size, cc.free, cc.spill, cc.word, cc.nwords, cc.needzero = nil, 0, 0, 0, 0, 0, 0, false
+		cc.basep, cc.slots = nil, nil
 	}
 	s.SetOwner(spans.OwnerTransit)
 }
@@ -494,17 +501,18 @@ func (c *Cache) localFree(s *spans.Span, idx uintptr) {
 	*s.Slot(idx) = spans.SlotFree
 	s.SetNeedZero()
 	cc := &c.cls[s.Class]
-	if cc.span != s {
+	switch {
+	case cc.span != s:
 		cc.ready |= 1 << s.OwnerSlot()
-	} else if idx/64 == cc.word {
-		cc.needzero = !c.h.cfg.Debug
-		if c.h.emptyWindows {
-			// Windows are kept empty: the slot goes back through the
-			// slow path, which checks its poison or guards it.
-			cc.spill |= 1 << (idx % 64)
-		} else {
-			cc.free |= 1 << (idx % 64)
-		}
+	case idx/64 != cc.word:
+	case c.emptyWindows:
+		// Windows are kept empty: the slot goes back through the slow
+		// path, which checks its poison or guards it.
+		cc.spill |= 1 << (idx % 64)
+		cc.needzero = true // takeSampled clears it again in debug mode
+	default:
+		cc.free |= 1 << (idx % 64)
+		cc.needzero = true
 	}
 	bump(&c.cnt.frees[s.Class])
 }

@@ -129,6 +129,9 @@ func (c *Cache) takeSampled(cc *classCache, cl uint8, f *poisonFault) (p unsafe.
 		*cc.span.Slot(idx) = spans.SlotRetired
 		return nil, false
 	}
+	if c.h.cfg.Debug {
+		cc.needzero = false // checkPoison cleared the object
+	}
 	p = c.take(cc, cl)
 	switch {
 	case c.profileDue:
