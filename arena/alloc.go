@@ -154,7 +154,9 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 	if c != nil {
 		switch {
 		case s.Owner() == c.id:
-			c.localFree(s, idx)
+			s.SetNeedZero()
+			c.localFree(s, idx, cl)
+			bump(&c.cnt.frees[cl])
 			local = true
 		case !s.MarkFreed(idx):
 			raced = true
@@ -165,7 +167,9 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		ppc := h.fastP(pid)
 		switch {
 		case ppc != nil && s.Owner() == ppc.id:
-			ppc.localFree(s, idx)
+			s.SetNeedZero()
+			ppc.localFree(s, idx, cl)
+			bump(&ppc.cnt.frees[cl])
 			local = true
 		case !s.MarkFreed(idx):
 			raced = true

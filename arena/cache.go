@@ -494,27 +494,25 @@ func (c *Cache) Free(p unsafe.Pointer) error {
 	return c.h.free(c, 0, p, c.h.spans.Lookup(uintptr(p)))
 }
 
-// localFree frees slot idx of a span this cache owns. The object keeps
-// its data: the span is marked as needing zeroing, and the allocation that
-// hands the slot out again clears it (take).
-func (c *Cache) localFree(s *spans.Span, idx uintptr) {
+// localFree frees slot idx of class cl in a span this cache owns. The
+// object keeps its data: the caller (Heap.free) marks the span as needing
+// zeroing, and the allocation that hands the slot out again clears it
+// (take); the caller counts the free too. Kept small enough to inline.
+func (c *Cache) localFree(s *spans.Span, idx uintptr, cl uint8) {
 	*s.Slot(idx) = spans.SlotFree
-	s.SetNeedZero()
-	cc := &c.cls[s.Class]
-	switch {
-	case cc.span != s:
+	cc := &c.cls[cl]
+	if cc.span != s {
 		cc.ready |= 1 << s.OwnerSlot()
-	case idx/64 != cc.word:
-	case c.emptyWindows:
-		// Windows are kept empty: the slot goes back through the slow
-		// path, which checks its poison or guards it.
-		cc.spill |= 1 << (idx % 64)
+	} else if idx/64 == cc.word {
+		// With windows kept empty (emptyWindows), the slot goes back
+		// through the slow path, which checks its poison or guards it.
+		w := &cc.free
+		if c.emptyWindows {
+			w = &cc.spill
+		}
+		*w |= 1 << (idx % 64)
 		cc.needzero = true // takeSampled clears it again in debug mode
-	default:
-		cc.free |= 1 << (idx % 64)
-		cc.needzero = true
 	}
-	bump(&c.cnt.frees[s.Class])
 }
 
 // Close hands the cache's spans and cached pages back to the heap. Later
