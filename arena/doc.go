@@ -38,15 +38,25 @@
 //
 // # Objects: caches, slots and remote frees
 //
-// A Cache owns at most one span per size class. Each slot of a span has a
-// state byte (free, allocated); the Cache keeps a 64-bit window of free
-// slots of one word of the span and allocates with a count-trailing-zeros
-// and a byte store: no lock, no atomic read-modify-write. Only the span's
-// owner writes its state bytes.
+// A Cache owns a few spans per size class (up to 32, and at most 256 KiB
+// of them per class: maxOwned, ownedBytes), one of which is current. Each
+// slot of a span has a state byte (free, allocated); the Cache keeps a
+// 64-bit window of free slots of one word of the current span and
+// allocates with a count-trailing-zeros and a byte store: no lock, no
+// atomic read-modify-write. Only the span's owner writes its state bytes.
 //
-// A free through the owning Cache is just as local. A free from anywhere
+// A free through the owning Cache, into any span it owns, is just as
+// local: a byte store, and a bit in the class's ready mask when the span
+// is not the current one. When the current span runs dry the Cache moves
+// on to an owned span that had local frees, then to one with remote frees
+// to collect, and only then to the central lists; when it owns all it may,
+// the dry span goes back to them. Owning several spans matters for
+// workloads that free objects in another order than they allocated them:
+// with one span per class, most frees landed in spans the cache had
+// already let go, as remote frees, and classes of 8 objects per span
+// refilled every few allocations. A free from anywhere
 // else (another Cache, Heap.Free on another P) validates the pointer by
-// reading the slot's own state byte, clears the object, and sets the slot's
+// reading the slot's own state byte and sets the slot's
 // bit in the span's freed bitmap with an atomic OR. The bit is both the
 // arbiter between racing frees and the message to the owner, which
 // collects freed bits with an atomic swap when its window runs dry. Spans
@@ -55,14 +65,32 @@
 // its bit and counts it; it takes the class lock only for the span's
 // first uncollected free (to move it from full to partial) and for its
 // last live object (to free the span back to the page allocator). A cache
-// taking a span from the partial list collects its bits. So in the
+// taking a span from the partial lists collects its bits. So in the
 // producer/consumer shape, where most frees are remote, the class lock is
-// taken a few times per span, not once per free.
+// taken a few times per span, not once per free. The partial list is four
+// lists by occupancy (as of when the span was listed), and a cache takes
+// the fullest span there is: new objects fill dense spans while sparse
+// ones drain and are freed, so after a mass delete the heap shrinks back
+// towards its live size.
 //
-// Because every free clears its object, a free slot always holds zeros and
-// allocation never clears anything. A new span is cleared unless all its
-// pages were released with MADV_DONTNEED (which reads back as zero); under
-// Decommit FREE or STRICT every reused span is cleared.
+// A free reads the page's entry in the span table, the span header's first
+// line (state, owner, class, base, size, and the count of pending remote
+// frees) and the slot's state byte; the freed bitmap only when a remote
+// free is pending or the free is itself remote. It does not touch the
+// object.
+//
+// Zeroing happens at allocation, not at free. A free leaves the object's
+// bytes as they are (the free of an object whose lines are cold would
+// otherwise pay a memclr of memory nobody reads again soon), and marks the
+// span as needing zeroing (spans.Span.NeedZero, one flag per span, set by
+// the first free into it and kept until the record is reused). An
+// allocation from such a span clears the object it hands out, on lines the
+// caller is about to write anyway; a span that never had a free is handed
+// out without clearing, because a new span's memory is known to be zero:
+// it is cleared when built unless all its pages were released with
+// MADV_DONTNEED (which reads back as zero), and under Decommit FREE or
+// STRICT every reused span is cleared. Debug mode poisons freed objects
+// instead and its slow path checks the poison, then clears, at allocation.
 //
 // # Heap.Alloc without a Cache
 //

@@ -37,6 +37,10 @@ type Heap struct {
 	inflight atomic.Int64
 	closeMu  sync.Mutex
 	gone     struct{ reservation, pages, spans bool }
+	// slowByP counts the per-P allocation slow path's sections, sharded by
+	// P (enterByP), so that goroutines on different Ps refilling their
+	// caches do not all write one line. Close sums them with inflight.
+	slowByP [slowShards]paddedCount
 
 	// lock is the heap lock. It guards pages, growNext, pendingGrow and
 	// noAccess, and nothing else: no system call, no zeroing and no loop
@@ -123,10 +127,13 @@ type grownRange struct{ base, npages uintptr }
 // mu guards both lists and, for every span on them, Span.Allocated and the
 // slot state bytes.
 type central struct {
-	mu      checkedMutex // asserted free when a check panics (invariants builds)
-	partial spans.List   // spans with at least one free slot
-	full    spans.List   // spans with none
-	_       [64]byte     // keep neighbouring classes' locks on separate lines
+	mu checkedMutex // asserted free when a check panics (invariants builds)
+	// partial holds spans with at least one free slot, by how full they
+	// were when listed (central.go, partialBucket); full holds spans with
+	// none.
+	partial [partialBuckets]spans.List
+	full    spans.List
+	_       [64]byte // keep neighbouring classes' locks on separate lines
 }
 
 // NewHeap reserves address space and returns an empty heap: cfg.Reserve
@@ -157,7 +164,9 @@ func NewHeap(cfg Config) (*Heap, error) {
 	pagesMeta, _ := h.pages.MetadataBytes()
 	h.metaReserved = h.spans.MetadataReserved() + pagesMeta
 	for c := range h.central {
-		h.central[c].partial = spans.NewList(spans.ListPartial)
+		for b := range h.central[c].partial {
+			h.central[c].partial[b] = spans.NewList(spans.ListPartial)
+		}
 		h.central[c].full = spans.NewList(spans.ListFull)
 	}
 	h.caches = make(map[uint32]*Cache)
