@@ -221,9 +221,10 @@
 //
 // # Freeing what other goroutines may still be reading
 //
-// Free clears an object at once and hands its slot to the next Alloc, so
-// freeing an object another goroutine is reading gives that reader zeros,
-// or someone else's data, mid-read; nothing detects it. Two patterns avoid
+// Free hands an object's slot to the next Alloc at once (which clears it,
+// or in Debug mode Free poisons it), so freeing an object another
+// goroutine is reading gives that reader zeros, poison or someone else's
+// data, mid-read; nothing detects it. Two patterns avoid
 // it:
 //
 //   - Copy under a lock: readers take a lock (or a read lock) and copy what
