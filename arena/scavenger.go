@@ -174,6 +174,7 @@ func (h *Heap) releaseRuns(maxPages uintptr, buf []pages.Run) (uintptr, []pages.
 	if refused > 0 {
 		h.scav.failures.Add(uint64(refused))
 	}
+	h.budgetMoved(-int64(fresh - failedFresh))
 	bytes := (fresh - failedFresh) * pages.PageSize
 	h.scav.released.Add(uint64(bytes))
 	return bytes, runs, err
