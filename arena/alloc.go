@@ -91,13 +91,14 @@ func (h *Heap) allocLarge(size int, pc *pages.Cache) (unsafe.Pointer, error) {
 }
 
 // free is the common free path. The caller has opened a fast section
-// (openFast, pid its P; see closing.go) and free ends it, or the slow
-// section it turned into, on every return. c is the caller's Cache, or nil
-// for Heap.Free (which then uses the P's cache).
+// (openCache for a Cache c, or openFast with pid its P for Heap.Free, c
+// nil; see closing.go) and free ends it, or the slow section it turned
+// into, on every return. Heap.Free uses the P's cache.
 //
 // Checks, in order, each failing with nothing changed: the pointer lies in
 // a published span, it is the start of an object, the object is allocated.
-// A free slot is always zero, so the object is cleared here, before it is
+// The object is left as it is (allocations clear what they hand out, see
+// Cache.take), except in debug mode, where it is poisoned before it is
 // marked free. A free of a small object that stays in its span takes no
 // lock and stays in the fast section; everything that may block (errors,
 // class-0 spans, profile samples, central lists) turns it slow first.
@@ -108,7 +109,7 @@ func (h *Heap) allocLarge(size int, pc *pages.Cache) (unsafe.Pointer, error) {
 func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 	addr := uintptr(p)
 	if s == nil || s.Class == 0 {
-		h.fastToSlow()
+		h.toSlow(c)
 		return h.freeRare(s, addr)
 	}
 	// Small-object spans, the common case, are always StateInUse once
@@ -118,11 +119,16 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 	idx := sizeclasses.ObjIndex(cl, off)
 	if !h.uncheckedFree {
 		if idx*uintptr(s.ElemSize) != off || idx >= uintptr(s.NElems) {
-			h.fastToSlow()
+			h.toSlow(c)
 			return h.badFree(ErrInvalidPointer, s, addr, idx)
 		}
-		if st := *s.Slot(idx); (st != spans.SlotAllocated && st != spans.SlotSampled) || s.FreedBit(idx) {
-			h.fastToSlow()
+		// The freed bitmap is read only when a remote free is pending
+		// (pending shares the header's line): a free of a cold span
+		// misses on the table entry, the header and the state byte. A
+		// remote free still being counted (pending one low) races with
+		// this one; Collect catches that as a racing double free.
+		if st := *s.Slot(idx); (st != spans.SlotAllocated && st != spans.SlotSampled) || (s.Pending() != 0 && s.FreedBit(idx)) {
+			h.toSlow(c)
 			return h.badFree(ErrDoubleFree, s, addr, idx)
 		}
 	}
@@ -134,19 +140,23 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		// sample at the same address cannot be the one dropped. The rest
 		// runs in a fresh fast section (its closed check can be ignored:
 		// the count held keeps the memory mapped).
-		h.fastToSlow()
+		h.toSlow(c)
 		h.forgetSample(addr)
-		pid, _ = h.openFast()
+		pid = h.reopenFast(c)
 		counted = true
 	}
 	gen := s.Gen()
-	h.scrub(p, uintptr(s.ElemSize))
+	if h.cfg.Debug {
+		poison(p, uintptr(s.ElemSize))
+	}
 
 	local, raced := false, false
 	if c != nil {
 		switch {
 		case s.Owner() == c.id:
-			c.localFree(s, idx)
+			s.SetNeedZero()
+			c.localFree(s, idx, cl)
+			bump(&c.cnt.frees[cl])
 			local = true
 		case !s.MarkFreed(idx):
 			raced = true
@@ -157,7 +167,9 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		ppc := h.fastP(pid)
 		switch {
 		case ppc != nil && s.Owner() == ppc.id:
-			ppc.localFree(s, idx)
+			s.SetNeedZero()
+			ppc.localFree(s, idx, cl)
+			bump(&ppc.cnt.frees[cl])
 			local = true
 		case !s.MarkFreed(idx):
 			raced = true
@@ -172,7 +184,7 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 	}
 	if !local {
 		if raced {
-			h.fastToSlow()
+			h.toSlow(c)
 			if counted {
 				h.leave()
 			}
@@ -185,7 +197,7 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		// those take the class lock (remoteCentral says when).
 		n := s.NotePending()
 		if s.Owner() == spans.OwnerCentral && (n == 1 || n >= int32(s.Allocated())) {
-			h.fastToSlow()
+			h.toSlow(c)
 			h.remoteCentralLeave(s, cl, gen, n)
 			if counted {
 				h.leave()
@@ -193,7 +205,7 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 			return nil
 		}
 	}
-	h.closeFast()
+	h.endFast(c)
 	if counted {
 		h.leave()
 	}

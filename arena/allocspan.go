@@ -188,6 +188,7 @@ func (h *Heap) releasePagesScavenged(base, npages uintptr) {
 		panic(fmt.Sprintf("offheap: freeing pages [%#x, +%d pages): %v", base, npages, err))
 	}
 	h.inusePages.Add(-uint64(npages))
+	h.budgetMoved(-int64(npages))
 }
 
 // allocPages takes npages contiguous pages for a span and counts them in
@@ -197,23 +198,23 @@ func (h *Heap) allocPages(npages uintptr, pc *pages.Cache) (base, scav uintptr, 
 		return 0, 0, fmt.Errorf("%w: %w: %d pages exceed the %d-byte reservation",
 			ErrInvalidSize, ErrOutOfMemory, npages, h.limit-h.base)
 	}
-	// The page cache is skipped under a memory limit, so every commit of
-	// scavenged pages is checked against the limit under the lock.
-	if pc != nil && npages < pages.CacheMaxRun && h.cfg.MemoryLimit == 0 {
+	// The page cache is skipped under a memory limit or budget, so every
+	// commit of scavenged pages is checked against it under the lock.
+	if pc != nil && npages < pages.CacheMaxRun && h.cfg.MemoryLimit == 0 && h.cfg.Budget == nil {
 		if base, scav = h.allocFromPageCache(npages, pc); base != 0 {
 			h.inusePages.Add(uint64(npages))
 			return base, scav, nil
 		}
 	}
+	h.budgetObserve()
 	for tries := 0; ; tries++ {
 		h.lock.Lock()
 		if over := h.overLimitLocked(npages); over > 0 {
 			h.lock.Unlock()
-			if tries == 0 && h.scavengeBytes(over) >= over {
+			if tries == 0 && h.relieve(over) >= over {
 				continue
 			}
-			return 0, 0, fmt.Errorf("%w: %d more bytes would pass the %d-byte memory limit",
-				ErrOutOfMemory, npages*pages.PageSize, h.cfg.MemoryLimit)
+			return 0, 0, h.limitError(npages)
 		}
 		base, scav, err = h.pages.Alloc(npages)
 		if err == nil {
@@ -221,6 +222,7 @@ func (h *Heap) allocPages(npages uintptr, pc *pages.Cache) (base, scav uintptr, 
 		}
 		h.lock.Unlock()
 		if err == nil {
+			h.budgetMoved(int64(scav))
 			return base, scav, nil
 		}
 		if !errors.Is(err, pages.ErrNoSpace) {
@@ -291,18 +293,19 @@ func (h *Heap) committedLocked() uintptr {
 	return (st.Grown - released) * pages.PageSize
 }
 
-// overLimitLocked returns how many bytes past MemoryLimit taking npages
-// (assumed all needing a commit) would go, or 0.
+// overLimitLocked returns how many bytes past MemoryLimit, or past the
+// Budget, taking npages (assumed all needing a commit) would go, or 0.
 func (h *Heap) overLimitLocked(npages uintptr) uintptr {
 	h.lock.assertHeld("overLimitLocked")
+	over := h.budgetOverLocked(npages)
 	if h.cfg.MemoryLimit == 0 {
-		return 0
+		return over
 	}
 	need := h.committedLocked() + npages*pages.PageSize
 	if need <= uintptr(h.cfg.MemoryLimit) {
-		return 0
+		return over
 	}
-	return need - uintptr(h.cfg.MemoryLimit)
+	return max(over, need-uintptr(h.cfg.MemoryLimit))
 }
 
 // grow makes at least npages more pages allocatable: it claims whole chunks

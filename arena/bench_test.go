@@ -21,7 +21,9 @@ package arena
 //     Setup takes seconds; use -benchtime=10x.
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -521,4 +523,430 @@ func BenchmarkMakeParallel(b *testing.B) {
 		}
 		sinkAddr.Add(acc)
 	})
+}
+
+// Workload-shaped benchmarks: larson (random replacement in a live set),
+// xmalloc (producer allocates, consumer frees) and a cold free (the span
+// and the object out of every cache). Each runs the offheap Cache, the
+// Heap and Go's make side by side in one benchmark and reports their
+// throughputs and the ratios over make as metrics, so the ratios come
+// from one binary on one machine state.
+
+// larsonWorkers is the number of goroutines of the larson shape: the
+// benchmark's reference machine has two cores.
+const larsonWorkers = 2
+
+// larsonMin and larsonMax bound the object sizes of the larson shape
+// (uniform in [larsonMin, larsonMax], as in the original benchmark).
+const (
+	larsonMin = 8
+	larsonMax = 1000
+)
+
+// larsonBigLive is the live objects per worker of the big larson run:
+// 1,000,000 objects of ~504 bytes each, about 1 GiB for two workers. It
+// runs only when OFFHEAP_BENCH_BIG is set (the machine's other users need
+// the memory); otherwise the "big" run uses larsonMidLive, still far
+// beyond every cache of the machine.
+const (
+	larsonSmallLive = 5000
+	larsonMidLive   = 100_000
+	larsonBigLive   = 1_000_000
+)
+
+// bigBench reports whether the GiB-scale variants are asked for.
+func bigBench() bool { return os.Getenv("OFFHEAP_BENCH_BIG") != "" }
+
+// xorshift is a worker's private generator for the workload shapes.
+type xorshift uint64
+
+func (x *xorshift) next() uint64 {
+	*x ^= *x << 13
+	*x ^= *x >> 7
+	*x ^= *x << 17
+	return uint64(*x)
+}
+
+// shapeAllocator is the allocator side of a workload shape: an offheap
+// Cache or Heap (Go's make is handled apart, with slices).
+type shapeAllocator interface {
+	Alloc(int) (unsafe.Pointer, error)
+	Free(unsafe.Pointer) error
+}
+
+// larsonSize draws an object size of the larson shape.
+func larsonSize(r uint64) int { return larsonMin + int(r%(larsonMax-larsonMin+1)) }
+
+// larsonWorker is one worker's state in the larson shape: its live set,
+// held through an offheap allocator (a non-nil) or as Go slices.
+type larsonWorker struct {
+	a    shapeAllocator
+	live []unsafe.Pointer
+	gl   [][]byte
+	rnd  xorshift
+}
+
+// fill builds the worker's live set of n objects.
+func (w *larsonWorker) fill(n int) error {
+	if w.a == nil {
+		w.gl = make([][]byte, n)
+		for i := range w.gl {
+			s := make([]byte, larsonSize(w.rnd.next()))
+			s[0] = 1
+			w.gl[i] = s
+		}
+		return nil
+	}
+	w.live = make([]unsafe.Pointer, n)
+	for i := range w.live {
+		p, err := w.a.Alloc(larsonSize(w.rnd.next()))
+		if err != nil {
+			return err
+		}
+		*(*byte)(p) = 1
+		w.live[i] = p
+	}
+	return nil
+}
+
+// run replaces k random objects of the live set: a free and an alloc of a
+// random size each (for Go slices, the replaced one becomes garbage).
+func (w *larsonWorker) run(k int) error {
+	if w.a == nil {
+		n := uint64(len(w.gl))
+		for range k {
+			r := w.rnd.next()
+			s := make([]byte, larsonSize(r>>32))
+			s[0] = 1
+			w.gl[r%n] = s
+		}
+		return nil
+	}
+	n := uint64(len(w.live))
+	for range k {
+		r := w.rnd.next()
+		i := r % n
+		if err := w.a.Free(w.live[i]); err != nil {
+			return err
+		}
+		p, err := w.a.Alloc(larsonSize(r >> 32))
+		if err != nil {
+			return err
+		}
+		*(*byte)(p) = 1
+		w.live[i] = p
+	}
+	return nil
+}
+
+// drain frees the live set.
+func (w *larsonWorker) drain() error {
+	w.gl = nil
+	for _, p := range w.live {
+		if err := w.a.Free(p); err != nil {
+			return err
+		}
+	}
+	w.live = nil
+	return nil
+}
+
+// runShape runs f on larsonWorkers goroutines at once and returns the
+// wall time until the last is done.
+func runShape(f func(w int) error) (time.Duration, error) {
+	var wg sync.WaitGroup
+	errs := make([]error, larsonWorkers)
+	t := time.Now()
+	for w := range larsonWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = f(w)
+		}()
+	}
+	wg.Wait()
+	return time.Since(t), errors.Join(errs...)
+}
+
+// larsonBlock is how many replacements each worker runs per kind and turn
+// in BenchmarkLarson: long enough that starting the goroutines is noise,
+// short enough that the kinds take turns often and share the machine's
+// drifts in load.
+const larsonBlock = 1 << 14
+
+// BenchmarkLarson is the larson shape: larsonWorkers goroutines, each with
+// its own live set of objects of random sizes in [8, 1000], replacing a
+// random one per operation (one free, one alloc). The "small" live set
+// (5,000 per worker) fits in the caches of the machine; the "big" one
+// (100,000 per worker, or 1,000,000 with OFFHEAP_BENCH_BIG set) does not.
+// Kinds: "cache" (a Cache per worker), "heap" (Heap.Alloc/Free) and Go's
+// make, each with its own live set, all built first and then run in
+// interleaved blocks, b.N operations per worker and kind. Metrics: Mops/s
+// of each kind (all workers together) and cache/make, heap/make
+// (throughput ratios: above 1 is faster than the Go heap).
+func BenchmarkLarson(b *testing.B) {
+	big := larsonMidLive
+	if bigBench() {
+		big = larsonBigLive
+	}
+	for _, live := range []struct {
+		name string
+		n    int
+	}{{"small", larsonSmallLive}, {"big", big}} {
+		b.Run("live="+live.name, func(b *testing.B) {
+			h := newBenchHeap(b)
+			var kinds [3][larsonWorkers]*larsonWorker
+			for k := range kinds {
+				for w := range larsonWorkers {
+					lw := &larsonWorker{rnd: xorshift(uint64(w+1)*0x9e3779b97f4a7c15 | 1)}
+					switch k {
+					case 0:
+						c := newBenchCache(b, h)
+						lw.a = c
+					case 1:
+						lw.a = h
+					}
+					kinds[k][w] = lw
+				}
+			}
+			// Each worker fills its live set on its own goroutine, as it
+			// would in the program the shape comes from.
+			for k := range kinds {
+				if _, err := runShape(func(w int) error { return kinds[k][w].fill(live.n) }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			runtime.GC()
+			b.ResetTimer()
+			var took [3]time.Duration
+			for done, turn := 0, 0; done < b.N; turn++ {
+				n := min(larsonBlock, b.N-done)
+				for j := range kinds {
+					k := (j + turn) % len(kinds)
+					d, err := runShape(func(w int) error { return kinds[k][w].run(n) })
+					if err != nil {
+						b.Fatal(err)
+					}
+					took[k] += d
+				}
+				done += n
+			}
+			b.StopTimer()
+			for k := range 2 {
+				if _, err := runShape(func(w int) error { return kinds[k][w].drain() }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ops := float64(b.N * larsonWorkers)
+			mops := func(d time.Duration) float64 { return ops / d.Seconds() / 1e6 }
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(mops(took[0]), "cache-Mops/s")
+			b.ReportMetric(mops(took[1]), "heap-Mops/s")
+			b.ReportMetric(mops(took[2]), "make-Mops/s")
+			b.ReportMetric(mops(took[0])/mops(took[2]), "cache/make")
+			b.ReportMetric(mops(took[1])/mops(took[2]), "heap/make")
+		})
+	}
+}
+
+// xmallocObj is the object size of the xmalloc shape.
+const xmallocObj = 64
+
+// xmallocBatch is how many objects a producer hands to a consumer at once:
+// enough that the channel's cost is noise next to the frees.
+const xmallocBatch = 256
+
+// xmallocOff runs the xmalloc shape: one producer allocates k objects of
+// 64 bytes through alloc and hands them over in batches; one consumer
+// frees them through free. It returns the wall time.
+func xmallocOff(alloc func() (unsafe.Pointer, error), free func(unsafe.Pointer) error, k int) (time.Duration, error) {
+	ch := make(chan []unsafe.Pointer, 4)
+	back := make(chan []unsafe.Pointer, 8)
+	for range 6 {
+		back <- make([]unsafe.Pointer, 0, xmallocBatch)
+	}
+	errc := make(chan error, 1)
+	t := time.Now()
+	go func() {
+		var err error
+		for batch := range ch {
+			for _, p := range batch {
+				if e := free(p); e != nil && err == nil {
+					err = e
+				}
+			}
+			back <- batch[:0]
+		}
+		errc <- err
+	}()
+	var perr error
+	for done := 0; done < k; {
+		batch := <-back
+		n := min(xmallocBatch, k-done)
+		for range n {
+			p, err := alloc()
+			if err != nil {
+				perr = err
+				break
+			}
+			*(*byte)(p) = 1
+			batch = append(batch, p)
+		}
+		ch <- batch
+		done += n
+		if perr != nil {
+			break
+		}
+	}
+	close(ch)
+	err := <-errc
+	return time.Since(t), errors.Join(perr, err)
+}
+
+// xmallocMake is xmallocOff on the Go heap: the consumer drops each slice.
+func xmallocMake(k int) time.Duration {
+	ch := make(chan [][]byte, 4)
+	back := make(chan [][]byte, 8)
+	for range 6 {
+		back <- make([][]byte, 0, xmallocBatch)
+	}
+	fin := make(chan struct{})
+	t := time.Now()
+	go func() {
+		for batch := range ch {
+			clear(batch)
+			back <- batch[:0]
+		}
+		close(fin)
+	}()
+	for done := 0; done < k; {
+		batch := <-back
+		n := min(xmallocBatch, k-done)
+		for range n {
+			s := make([]byte, xmallocObj)
+			s[0] = 1
+			batch = append(batch, s)
+		}
+		ch <- batch
+		done += n
+	}
+	close(ch)
+	<-fin
+	return time.Since(t)
+}
+
+// BenchmarkXmalloc is the xmalloc shape: a producer allocates 64-byte
+// objects, a consumer on another goroutine frees them, so every free is
+// remote. b.N objects per kind. Kinds: "cache" (the producer and the
+// consumer each own a Cache), "heap" (both use the Heap) and make.
+// Metrics: M frees/s of each kind and cache/make, heap/make.
+func BenchmarkXmalloc(b *testing.B) {
+	h := newBenchHeap(b)
+	var took [3]time.Duration
+	kinds := [...]func() (time.Duration, error){
+		func() (time.Duration, error) {
+			pc, fc := h.NewCache(), h.NewCache()
+			defer pc.Close()
+			defer fc.Close()
+			return xmallocOff(func() (unsafe.Pointer, error) { return pc.Alloc(xmallocObj) }, fc.Free, b.N)
+		},
+		func() (time.Duration, error) {
+			return xmallocOff(func() (unsafe.Pointer, error) { return h.Alloc(xmallocObj) }, h.Free, b.N)
+		},
+		func() (time.Duration, error) { return xmallocMake(b.N), nil },
+	}
+	b.ResetTimer()
+	for i, f := range kinds {
+		d, err := f()
+		if err != nil {
+			b.Fatal(err)
+		}
+		took[i] = d
+	}
+	mfree := func(d time.Duration) float64 { return float64(b.N) / d.Seconds() / 1e6 }
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(mfree(took[0]), "cache-Mfree/s")
+	b.ReportMetric(mfree(took[1]), "heap-Mfree/s")
+	b.ReportMetric(mfree(took[2]), "make-Mfree/s")
+	b.ReportMetric(mfree(took[0])/mfree(took[2]), "cache/make")
+	b.ReportMetric(mfree(took[1])/mfree(took[2]), "heap/make")
+}
+
+// coldLive is the live set of BenchmarkColdFree: larger than the last
+// level cache of the reference machine (260 MiB of L3 on its host), so
+// that a free in random order finds the object, its span record and its
+// slot state cold. 64 MiB with -short.
+const (
+	coldLive    = 512 << 20
+	coldObjSize = 64
+)
+
+// BenchmarkColdFree frees objects of a live set larger than the LLC in
+// random order: ns/op is the cost of one such free, through a Cache
+// ("cache") or the Heap ("heap"). The live set is rebuilt, untimed, each
+// time it runs out. (Hardware cache-miss counters are not available on
+// the reference VM; where `perf stat -e cache-misses` works, run the
+// benchmark under it and divide by the frees.)
+func BenchmarkColdFree(b *testing.B) {
+	live := coldLive
+	if testing.Short() {
+		live = 64 << 20
+	}
+	n := live / coldObjSize
+	for _, kind := range []string{"cache", "heap"} {
+		b.Run(kind, func(b *testing.B) {
+			h := newBenchHeap(b)
+			c := newBenchCache(b, h)
+			var a shapeAllocator = c
+			if kind == "heap" {
+				a = h
+			}
+			ptrs := make([]unsafe.Pointer, n)
+			rnd := xorshift(0x9e3779b97f4a7c15)
+			left := 0
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if left == 0 {
+					b.StopTimer()
+					for j := range ptrs {
+						p, err := a.Alloc(coldObjSize)
+						if err != nil {
+							b.Fatal(err)
+						}
+						*(*byte)(p) = 1
+						ptrs[j] = p
+					}
+					for j := len(ptrs) - 1; j > 0; j-- {
+						k := int(rnd.next() % uint64(j+1))
+						ptrs[j], ptrs[k] = ptrs[k], ptrs[j]
+					}
+					// Evict what setting up left in the caches: a pass
+					// over a buffer the size of the live set.
+					evictCaches(live)
+					left = len(ptrs)
+					b.StartTimer()
+				}
+				left--
+				if err := a.Free(ptrs[left]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			for _, p := range ptrs[:left] {
+				if err := a.Free(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// evictCaches writes a Go buffer of n bytes, a line at a time, to push
+// other data out of the CPU caches.
+func evictCaches(n int) {
+	buf := make([]byte, n)
+	for i := 0; i < len(buf); i += 64 {
+		buf[i] = 1
+	}
+	runtime.KeepAlive(buf)
 }

@@ -1,6 +1,7 @@
 package arena
 
 import (
+	"fmt"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -12,13 +13,17 @@ import (
 )
 
 // Cache is a worker's private front end to a Heap: for each size class it
-// holds one span and hands out its free slots with a bit scan, taking no
-// lock and making no atomic read-modify-write beyond one counter update.
+// owns a few spans (up to ownedLimit) and hands out the free slots of one
+// of them, the current span, with a bit scan, taking no lock and making no
+// atomic read-modify-write beyond one counter update. A free into any span
+// the cache owns is a plain store too; when the current span runs dry the
+// cache moves on to another owned span with free slots before it asks the
+// central lists for one (see refillOwned).
 //
-// Its fast path runs pinned to the goroutine's P for those few
-// nanoseconds, so that a concurrent Heap.Close can wait for it before
-// unmapping the span it writes (closing.go); pinning costs two runtime
-// calls and no atomic operation.
+// Its fast path marks itself with an owner-written sequence word (odd while
+// inside), so that a concurrent Heap.Close can wait for it before
+// unmapping the span it writes (closing.go): two plain stores, no runtime
+// call and no atomic operation.
 //
 // A Cache belongs to one goroutine at a time: its methods must not be
 // called concurrently (pass it between goroutines only with
@@ -31,9 +36,17 @@ type Cache struct {
 	//lint:ignore U1000 used by race builds only (sync_race.go)
 	pmu    sync.Mutex // race builds: guards a per-P cache
 	closed bool
-	pc     pages.Cache    // the worker page cache for small spans
-	cnt    *cacheCounters // shared with Stats
-	cls    [sizeclasses.NumClasses]classCache
+	// emptyWindows is the heap's (copied here so that localFree stays
+	// small enough to inline).
+	emptyWindows bool
+	// seq is odd while the owner is inside a fast section (normal builds,
+	// sync_norace.go: written by the owner with plain stores, read
+	// atomically by Close).
+	//lint:ignore U1000 used by normal builds only
+	seq uint32
+	pc  pages.Cache    // the worker page cache for small spans
+	cnt *cacheCounters // shared with Stats
+	cls [sizeclasses.NumClasses]classCache
 
 	// Sampling countdowns (sample.go), used only when the heap samples.
 	guardLeft   int64  // allocations before the next guarded one
@@ -42,21 +55,61 @@ type Cache struct {
 	rnd         uint64 // xorshift state for the draws
 }
 
-// classCache is a Cache's span of one class and its current window: the
-// free slots of one 64-slot word of the span, taken from the slot state
-// bytes and handed out lowest first.
+// maxOwned is the most spans a Cache owns per size class, and
+// ownedBytes the most bytes of spans it owns per class (the smaller of
+// the two bounds applies; at least one span). Owning several spans per
+// class is what keeps frees local: in a workload that replaces random
+// objects of a live set, a cache that owned one span per class saw most
+// frees land in spans it had let go (remote frees, with atomics and class
+// locks) and refilled every few allocations in classes of 8 objects per
+// span. The bounds cap what a cache hoards: at most ownedBytes of free
+// slots per class per cache (256 KiB; 67 classes make a worst case of
+// about 17 MiB per cache, reached only by a worker that keeps spans of
+// every class partly live), and they keep the owned set a fixed array
+// scanned in a few nanoseconds on a refill. Beyond them, the dry current
+// span goes back to the central lists as before.
+const (
+	maxOwned   = 32
+	ownedBytes = 256 << 10
+)
+
+// classCache is a Cache's spans of one class: the spans it owns, and the
+// current one's window, the free slots of one 64-slot word of the span,
+// taken from the slot state bytes and handed out lowest first.
 type classCache struct {
 	span   *spans.Span
-	base   uintptr // span base
-	size   uintptr // object size
-	free   uint64  // bit i: slot word*64+i is free and not handed out
+	base   uintptr        // span base
+	basep  unsafe.Pointer // span base as a pointer (h.ptr(base))
+	slots  unsafe.Pointer // the span's slot state bytes (span.Slot(0))
+	size   uintptr        // object size
+	free   uint64         // bit i: slot word*64+i is free and not handed out
 	word   uintptr
 	nwords uintptr
+	// needzero: take clears what it hands out, because a slot of the span
+	// may hold a freed object's data (span.NeedZero). Ignored in debug
+	// mode, where free slots hold poison and the slow path's poison check
+	// clears the object it hands out (takeSampled).
+	needzero bool
 
 	// When the heap samples (sample.go): free slots of word held back from
 	// the window, and how many slots the window was granted.
 	spill   uint64
 	granted uint32
+
+	// The spans owned, the current one among them: owned[i] has
+	// OwnerSlot i. ready bit i: owned[i] (not current) had a local free
+	// since it was last current, so it has a free slot. limit is the
+	// class's bound (ownedLimit), set at the first install.
+	ready  uint32
+	nowned uint8
+	limit  uint8
+	owned  [maxOwned]*spans.Span
+}
+
+// ownedLimit is how many spans of class cl a cache may own.
+func ownedLimit(cl uint8) uint8 {
+	n := ownedBytes / (sizeclasses.Pages(cl) * pages.PageSize)
+	return uint8(max(1, min(n, maxOwned)))
 }
 
 // cacheCounters are a cache's allocation counts. Only the owner writes
@@ -77,7 +130,7 @@ func (dst *cacheCounters) fold(src *cacheCounters) {
 // NewCache returns a Cache for one worker goroutine. The per-P caches
 // behind Heap.Alloc are made by it too (pcache.go).
 func (h *Heap) NewCache() *Cache {
-	c := &Cache{h: h, cnt: new(cacheCounters)}
+	c := &Cache{h: h, cnt: new(cacheCounters), emptyWindows: h.emptyWindows}
 	h.statsMu.Lock()
 	h.nextID++
 	c.id = h.nextID
@@ -99,40 +152,52 @@ func (c *Cache) Alloc(size int) (unsafe.Pointer, error) {
 		if cc := &c.cls[cl]; cc.free != 0 {
 			// take writes the slot's state byte in the span record: a
 			// fast section, so Close cannot unmap the record meanwhile.
-			h := c.h
-			if _, ok := h.openFast(); !ok {
-				h.closeFast()
+			if !c.openCache() {
+				c.closeCache()
 				return nil, ErrClosed
 			}
 			p := c.take(cc, cl)
-			h.closeFast()
+			c.closeCache()
 			return p, nil
 		}
 	}
 	return c.allocSlowEntered(size)
 }
 
-// allocSlowEntered is Alloc's slow path, in a slow section (closing.go).
+// allocSlowEntered is Alloc's slow path, in a slow section of the cache's
+// own (openSlow, closing.go): a Cache refills often in workloads that
+// free in random order, and the heap's shared inflight counter, written by
+// every goroutine's slow path, cost a contended cache line per refill.
 func (c *Cache) allocSlowEntered(size int) (unsafe.Pointer, error) {
 	h := c.h
-	if !h.enter() {
+	if !c.openSlow() {
 		return nil, ErrClosed
 	}
-	defer h.leave()
+	defer c.closeSlow()
 	if uint(size) <= sizeclasses.MaxSmallSize {
 		return c.allocSlow(sizeclasses.SizeToClass(uintptr(size)), size)
 	}
 	return h.allocLarge(size, &c.pc)
 }
 
-// take hands out the lowest free slot of the window (cc.free != 0).
+// take hands out the lowest free slot of the window (cc.free != 0),
+// cleared if the span needs it: frees leave objects as they are, so zeroing
+// happens here, on a line the caller is about to write anyway, and not on
+// the (often cold) line a free touches. A slot of a span that never had a
+// free lies on memory allocSpan knew or made zero, and is not cleared.
+// The clear cannot fault into the kernel: a slot that needs it was written
+// by its previous owner, and in-use spans are never released.
 func (c *Cache) take(cc *classCache, cl uint8) unsafe.Pointer {
 	i := uintptr(bits.TrailingZeros64(cc.free))
 	cc.free &= cc.free - 1
 	idx := cc.word*64 + i
-	*cc.span.Slot(idx) = spans.SlotAllocated
+	p := unsafe.Add(cc.basep, idx*cc.size)
+	if cc.needzero {
+		clear(unsafe.Slice((*byte)(p), cc.size))
+	}
+	*(*uint8)(unsafe.Add(cc.slots, idx)) = spans.SlotAllocated
 	bump(&c.cnt.mallocs[cl])
-	return c.h.ptr(cc.base + idx*cc.size)
+	return p
 }
 
 // refillWindow finds another word of the span with free slots, collecting
@@ -167,31 +232,143 @@ func (c *Cache) scanWindow(cc *classCache, from uintptr) bool {
 		w := (from + k) % cc.nwords
 		if m := cc.span.FreeMask(w); m != 0 {
 			cc.word, cc.free, cc.spill = w, m, 0
+			cc.needzero = cc.span.NeedZero() && !c.h.cfg.Debug
 			return true
 		}
 	}
 	return false
 }
 
-// install makes s (in transit) the cache's span of class cl.
-func (c *Cache) install(cl uint8, s *spans.Span) {
-	s.SetOwner(c.id)
-	c.cls[cl] = classCache{
-		span: s, base: s.Base, size: uintptr(s.ElemSize),
-		nwords: uintptr(s.NSlots()) / 64,
-	}
-	c.scanWindow(&c.cls[cl], 0)
+// switchTo makes s, a span the cache owns with no window open (cc.free
+// and cc.spill empty), the current span, and opens a window on its free
+// slots if it has any.
+func (c *Cache) switchTo(cc *classCache, s *spans.Span) bool {
+	cc.span, cc.base, cc.size = s, s.Base, uintptr(s.ElemSize)
+	cc.basep, cc.slots = c.h.ptr(s.Base), unsafe.Pointer(s.Slot(0))
+	cc.nwords = uintptr(s.NSlots()) / 64
+	cc.free, cc.spill = 0, 0
+	return c.scanWindow(cc, 0)
 }
 
-// detach removes the span of class cl from the cache and returns it in
-// transit (or nil).
-func (c *Cache) detach(cl uint8) *spans.Span {
-	s := c.cls[cl].span
-	if s != nil {
-		s.SetOwner(spans.OwnerTransit)
+// refillOwned looks for free slots in the other spans the cache owns of
+// the class, once the current span has none: first those that had a
+// local free since they were current (ready), then those with remote
+// frees to collect. It reports whether it found some, with the window
+// open on them. Same rules as refillWindow: lock-free, pinned-safe, a
+// racing double free comes back in f.bad.
+func (c *Cache) refillOwned(cc *classCache, f *checkFault) (ok, bad bool) {
+	for cc.ready != 0 {
+		i := bits.TrailingZeros32(cc.ready)
+		cc.ready &^= 1 << i
+		if s := cc.owned[i]; s != cc.span && c.switchTo(cc, s) {
+			return true, false
+		}
 	}
-	c.cls[cl] = classCache{}
+	for i := range cc.nowned {
+		s := cc.owned[i]
+		if s == cc.span || s.Pending() <= 0 {
+			continue
+		}
+		n, b := c.h.collect(s)
+		if b.N > 0 {
+			f.bad = b
+			return false, true
+		}
+		if n > 0 && c.switchTo(cc, s) {
+			return true, false
+		}
+	}
+	return false, false
+}
+
+// install makes s (in transit) a span the cache owns of class cl, and its
+// current span. If the cache already owns as many as it may, the current
+// span is let go to make room, and returned in transit (else nil).
+func (c *Cache) install(cl uint8, s *spans.Span) (old *spans.Span) {
+	cc := &c.cls[cl]
+	if cc.limit == 0 {
+		cc.limit = ownedLimit(cl)
+	}
+	if cc.nowned >= cc.limit {
+		old = c.evict(cl)
+	}
+	s.SetOwner(c.id)
+	i := cc.nowned
+	cc.nowned++
+	cc.owned[i] = s
+	s.SetOwnerSlot(i)
+	cc.ready &^= 1 << i
+	c.switchTo(cc, s)
+	return old
+}
+
+// evictFor makes room for a new span of class cl: nil if the cache may
+// own one more, else the current span (dry: the caller found no free slot
+// in any owned span), detached and in transit.
+func (c *Cache) evictFor(cl uint8) *spans.Span {
+	cc := &c.cls[cl]
+	if cc.limit == 0 || cc.nowned < cc.limit {
+		return nil
+	}
+	return c.evict(cl)
+}
+
+// evict detaches the current span of class cl (or, with none current, the
+// last owned) and returns it in transit, or nil if the cache owns none.
+func (c *Cache) evict(cl uint8) *spans.Span {
+	cc := &c.cls[cl]
+	if cc.nowned == 0 {
+		return nil
+	}
+	s := cc.span
+	if s == nil {
+		s = cc.owned[cc.nowned-1]
+	}
+	c.disown(cc, s)
 	return s
+}
+
+// disown removes s from the spans the cache owns of its class and puts it
+// in transit. If it was current, no span is current afterwards.
+func (c *Cache) disown(cc *classCache, s *spans.Span) {
+	i, last := s.OwnerSlot(), cc.nowned-1
+	if cc.owned[i] != s {
+		panic(fmt.Sprintf("offheap: cache %d does not own %s at its slot %d", c.id, s.Describe(), i))
+	}
+	if i != last {
+		m := cc.owned[last]
+		cc.owned[i] = m
+		m.SetOwnerSlot(i)
+		cc.ready &^= 1 << i
+		if cc.ready&(1<<last) != 0 {
+			cc.ready |= 1 << i
+		}
+	}
+	cc.ready &^= 1 << last
+	cc.owned[last] = nil
+	cc.nowned--
+	if cc.span == s {
+		cc.span, cc.base, cc.size, cc.free, cc.spill, cc.word, cc.nwords, cc.needzero = nil, 0, 0, 0, 0, 0, 0, false
+		cc.basep, cc.slots = nil, nil
+	}
+	s.SetOwner(spans.OwnerTransit)
+}
+
+// heldSpans returns every span the cache owns (for Verify and tests; call
+// it only while no one uses the cache).
+func (c *Cache) heldSpans() []*spans.Span {
+	var out []*spans.Span
+	for i := range c.cls {
+		out = append(out, c.cls[i].owned[:c.cls[i].nowned]...)
+	}
+	return out
+}
+
+// owns reports whether s is among the spans c owns (Verify).
+func (c *Cache) owns(s *spans.Span) bool {
+	cc := &c.cls[s.Class]
+	i := s.OwnerSlot()
+	return i < cc.nowned && cc.owned[i] == s
 }
 
 // allocSlow refills the class's window or replaces its span, and serves
@@ -223,7 +400,9 @@ func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.install(cl, s)
+		if old := c.install(cl, s); old != nil {
+			c.h.panicIfBad(c.h.uncacheSpan(old))
+		}
 	}
 }
 
@@ -233,7 +412,7 @@ type slowAct uint8
 
 const (
 	actDone     slowAct = iota // p is the allocation
-	actNeedSpan                // the class's span is full (detached in old, if any): fetch one
+	actNeedSpan                // no owned span has a free slot (one let go in old, if any): fetch one
 	actGuard                   // guard this allocation
 	actCorrupt                 // a check failed: panic with message()
 )
@@ -243,7 +422,7 @@ const (
 // returns one. What a failed check found goes to the caller's checkFault.
 type slowResult struct {
 	p       unsafe.Pointer // actDone: the allocation
-	old     *spans.Span    // actNeedSpan: the full span, detached (or nil)
+	old     *spans.Span    // actNeedSpan: a full span let go, in transit (or nil)
 	act     slowAct
 	sampled bool // actDone: p is a profile sample whose stack the caller records
 }
@@ -282,14 +461,23 @@ func (c *Cache) slowStep(cl uint8, noGuard bool, f *checkFault) slowResult {
 	if cc.free != 0 {
 		return slowResult{p: c.take(cc, cl), act: actDone}
 	}
-	ok, bad := c.refillWindow(cc, f)
+	ok, bad := c.refill(cc, f)
 	switch {
 	case bad:
 		return slowResult{act: actCorrupt}
 	case ok:
 		return slowResult{p: c.take(cc, cl), act: actDone}
 	}
-	return slowResult{act: actNeedSpan, old: c.detach(cl)}
+	return slowResult{act: actNeedSpan, old: c.evictFor(cl)}
+}
+
+// refill opens a window on free slots of the current span, or else of
+// another span the cache owns (refillWindow, refillOwned).
+func (c *Cache) refill(cc *classCache, f *checkFault) (ok, bad bool) {
+	if ok, bad = c.refillWindow(cc, f); ok || bad {
+		return ok, bad
+	}
+	return c.refillOwned(cc, f)
 }
 
 // Free frees an object allocated from the same Heap by any Cache or by the
@@ -299,28 +487,32 @@ func (c *Cache) Free(p unsafe.Pointer) error {
 	if c.closed {
 		return ErrClosed
 	}
-	pid, ok := c.h.openFast()
-	if !ok {
-		c.h.closeFast()
+	if !c.openCache() {
+		c.closeCache()
 		return ErrClosed
 	}
-	return c.h.free(c, pid, p, c.h.spans.Lookup(uintptr(p)))
+	return c.h.free(c, 0, p, c.h.spans.Lookup(uintptr(p)))
 }
 
-// localFree frees slot idx of a span this cache owns.
-func (c *Cache) localFree(s *spans.Span, idx uintptr) {
+// localFree frees slot idx of class cl in a span this cache owns. The
+// object keeps its data: the caller (Heap.free) marks the span as needing
+// zeroing, and the allocation that hands the slot out again clears it
+// (take); the caller counts the free too. Kept small enough to inline.
+func (c *Cache) localFree(s *spans.Span, idx uintptr, cl uint8) {
 	*s.Slot(idx) = spans.SlotFree
-	cc := &c.cls[s.Class]
-	if cc.span == s && idx/64 == cc.word {
-		if c.h.emptyWindows {
-			// Windows are kept empty: the slot goes back through the
-			// slow path, which checks its poison or guards it.
-			cc.spill |= 1 << (idx % 64)
-		} else {
-			cc.free |= 1 << (idx % 64)
+	cc := &c.cls[cl]
+	if cc.span != s {
+		cc.ready |= 1 << s.OwnerSlot()
+	} else if idx/64 == cc.word {
+		// With windows kept empty (emptyWindows), the slot goes back
+		// through the slow path, which checks its poison or guards it.
+		w := &cc.free
+		if c.emptyWindows {
+			w = &cc.spill
 		}
+		*w |= 1 << (idx % 64)
+		cc.needzero = true // takeSampled clears it again in debug mode
 	}
-	bump(&c.cnt.frees[s.Class])
 }
 
 // Close hands the cache's spans and cached pages back to the heap. Later
@@ -346,7 +538,11 @@ func (c *Cache) Close() error {
 func (c *Cache) release() (bad spans.BadFree) {
 	h := c.h
 	for cl := range c.cls {
-		if s := c.detach(uint8(cl)); s != nil {
+		for {
+			s := c.evict(uint8(cl))
+			if s == nil {
+				break
+			}
 			if b := h.uncacheSpan(s); bad.N == 0 {
 				bad = b
 			}

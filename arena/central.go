@@ -14,7 +14,7 @@ import (
 func (h *Heap) cacheSpan(cl uint8, pc *pages.Cache) (*spans.Span, error) {
 	c := &h.central[cl]
 	c.mu.Lock()
-	s := c.partial.Pop(h.spans)
+	s := c.popFullest(h.spans)
 	var bad spans.BadFree
 	if s != nil {
 		// Frees that arrived while it sat here become free slots now.
@@ -66,14 +66,60 @@ func (h *Heap) uncacheSpan(s *spans.Span) (bad spans.BadFree) {
 		h.freeSpan(s)
 		return bad
 	}
-	l := &c.partial
+	var err error
 	if n == s.NElems {
-		l = &c.full
+		err = c.full.Push(h.spans, s)
+	} else {
+		err = c.pushPartial(h.spans, s)
 	}
-	err := l.Push(h.spans, s)
 	c.mu.Unlock()
 	panicIfErr(err)
 	return bad
+}
+
+// partialBuckets is how many partial lists a class keeps, by occupancy
+// (quarters). A cache taking a span from the central lists takes one from
+// the fullest bucket (popFullest): allocating into the fullest spans lets
+// the sparse ones drain and be freed, so after a mass delete the heap
+// converges back towards its live size instead of spreading new objects
+// over sparse survivors. Four buckets are enough to tell sparse spans from
+// dense ones; a span's bucket is its occupancy when it was listed (remote
+// frees into a listed span take no lock, so it is not moved as it drains).
+const partialBuckets = 4
+
+// partialBucket is the bucket of a span about to be listed as partial:
+// its live objects (allocated, less the remote frees pending) in quarters
+// of its slots. Class lock held.
+func partialBucket(s *spans.Span) uint8 {
+	live := int64(s.Allocated()) - int64(s.Pending())
+	b := live * partialBuckets / int64(max(s.NElems, 1))
+	return uint8(min(max(b, 0), partialBuckets-1))
+}
+
+// pushPartial lists s as partial in its occupancy bucket. Class lock held.
+func (c *central) pushPartial(t *spans.Table, s *spans.Span) error {
+	b := partialBucket(s)
+	if err := c.partial[b].Push(t, s); err != nil {
+		return err
+	}
+	s.Bucket = b
+	return nil
+}
+
+// removePartial takes s off the partial list it is on. Class lock held.
+func (c *central) removePartial(t *spans.Table, s *spans.Span) error {
+	return c.partial[s.Bucket%partialBuckets].Remove(t, s)
+}
+
+// popFullest takes a span from the fullest non-empty partial bucket, or
+// returns nil. Class lock held.
+func (c *central) popFullest(t *spans.Table) *spans.Span {
+	for b := partialBuckets - 1; b >= 0; b-- {
+		if s := c.partial[b].Pop(t); s != nil {
+			return s
+		}
+	}
+	return nil
 }
 
 // panicIfErr panics with a list operation's refusal: an internal invariant
@@ -137,7 +183,7 @@ func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
 	if s.List == spans.ListFull && s.Pending() > 0 {
 		err := c.full.Remove(h.spans, s)
 		if err == nil {
-			err = c.partial.Push(h.spans, s)
+			err = c.pushPartial(h.spans, s)
 		}
 		if err != nil {
 			c.mu.Unlock()
@@ -155,11 +201,13 @@ func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
 		h.panicIfBad(bad)
 		return
 	}
-	l := &c.partial
+	var err error
 	if s.List == spans.ListFull {
-		l = &c.full
+		err = c.full.Remove(h.spans, s)
+	} else {
+		err = c.removePartial(h.spans, s)
 	}
-	if err := l.Remove(h.spans, s); err != nil {
+	if err != nil {
 		c.mu.Unlock()
 		panicIfErr(err)
 	}

@@ -3,6 +3,7 @@ package arena
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,25 +15,32 @@ import (
 // Close waits for, and Close unmaps only when no section is open. There
 // are two kinds of section:
 //
-//   - Fast sections, the hot paths of Heap.Alloc/Free and Cache.Alloc/Free
-//     (openFast ... closeFast). In normal builds they run pinned to their P
-//     (procPin): the goroutine cannot be preempted or descheduled until it
-//     unpins, and after pinning it re-reads closed. No atomic
-//     read-modify-write is added: pinning is two plain increments of the
-//     M's lock count. A fast section that must block (take a lock, enter
-//     the kernel, format an error) first turns itself into a slow section
-//     (fastToSlow: count itself in inflight while still pinned, then
-//     unpin).
+//   - Fast sections, the hot paths of Heap.Alloc/Free and Cache.Alloc/Free.
+//     In normal builds, Heap's (openFast ... closeFast) run pinned to their
+//     P (procPin): the goroutine cannot be preempted or descheduled until
+//     it unpins, and after pinning it re-reads closed. They need the pin
+//     anyway to pick the P's cache. A Cache's (openCache ... closeCache)
+//     do not pin: the owner makes its cache's sequence word odd with a
+//     plain store, reads closed, and makes the word even again at the end
+//     (sync_norace.go, waitCacheSections, says why Close cannot miss one).
+//     No atomic read-modify-write is added either way. A fast section that
+//     must block (take a lock, enter the kernel, format an error) first
+//     turns itself into a slow section (fastToSlow, toSlow: count itself
+//     in inflight while still inside, then end the fast section).
 //   - Slow sections, everything else that touches heap memory or metadata
 //     (enter ... leave): they add one to inflight and then re-read closed,
 //     backing out if it is set. They already take locks or make system
-//     calls, so one more atomic pair costs little.
+//     calls, so one more atomic pair costs little, except that inflight is
+//     one line written by every goroutine: a Cache's allocation slow path,
+//     frequent in some workloads, uses its sequence word instead (openSlow
+//     ... closeSlow), as its fast sections do.
 //
 // Close sets closed, then waits out both kinds (quiesce): first a
 // stop-the-world (waitPinned), which cannot complete while any goroutine
-// is pinned, so every fast section that could have read closed as false
-// has ended (or turned slow, counting itself in inflight first); then it
-// polls inflight down to zero. Go's atomics are sequentially consistent, so
+// is pinned, so every pinned fast section that could have read closed as
+// false has ended (or turned slow, counting itself in inflight first);
+// then, for each Cache whose sequence word is odd, it waits for the word
+// to change (waitCacheSections); then it polls inflight down to zero. Go's atomics are sequentially consistent, so
 // a slow section either sees closed or is seen by Close in inflight. After
 // that nothing that saw the heap open is still running, and every later
 // call sees closed and returns ErrClosed without touching heap memory. The
@@ -77,11 +85,56 @@ func (h *Heap) enter() bool {
 // leave closes a slow section opened by enter or fastToSlow.
 func (h *Heap) leave() { h.inflight.Add(-1) }
 
+// slowShards is the number of shards of slowByP: a power of two at least
+// the number of cores of common machines, so that slow paths on different
+// Ps rarely share a line; Ps beyond it share shards, which is correct,
+// only slower.
+const slowShards = 64
+
+// paddedCount is a counter on a cache line of its own.
+type paddedCount struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+// enterByP opens a slow section counted in the shard of the current P,
+// for the per-P allocation slow path: as enter, but the line written is
+// (mostly) the P's own. It returns the shard for leaveByP, and false, with
+// nothing held, if the heap is closed. The argument for enter holds shard
+// by shard: a section that read closed as false incremented its shard
+// before, and Close reads every shard after setting closed.
+func (h *Heap) enterByP() (int, bool) {
+	i := pickP(slowShards) & (slowShards - 1)
+	h.slowByP[i].n.Add(1)
+	if h.closed.Load() {
+		h.slowByP[i].n.Add(-1)
+		return i, false
+	}
+	return i, true
+}
+
+// leaveByP closes a section opened by enterByP.
+func (h *Heap) leaveByP(i int) { h.slowByP[i].n.Add(-1) }
+
+// slowInFlight reports whether any slow section is open.
+func (h *Heap) slowInFlight() bool {
+	if h.inflight.Load() != 0 {
+		return true
+	}
+	for i := range h.slowByP {
+		if h.slowByP[i].n.Load() != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // quiesce waits until no section that saw the heap open is still running.
 // closed is already set, so no new section opens.
 func (h *Heap) quiesce() {
 	waitPinned()
-	for d := drainPollMin; h.inflight.Load() != 0; d = min(2*d, drainPollMax) {
+	h.waitCacheSections()
+	for d := drainPollMin; h.slowInFlight(); d = min(2*d, drainPollMax) {
 		time.Sleep(d)
 	}
 }

@@ -55,6 +55,23 @@ type Config struct {
 	// is not enough it fails with ErrOutOfMemory. 0 means no limit.
 	MemoryLimit int64
 
+	// Budget, if set, is a memory budget this heap shares with the Go
+	// runtime and any other heap given the same Budget (NewBudget). While
+	// the Budget is open it keeps the Go runtime's memory limit
+	// (debug.SetMemoryLimit, what GOMEMLIMIT sets) at the budget less the
+	// heaps' committed memory, replacing any limit set before (Budget.Close
+	// restores it); and an allocation that would take the heaps'
+	// committed memory plus the Go runtime's memory (and headroom for the
+	// Go heap, an eighth of it) past the budget first returns free memory
+	// to the kernel, then fails with ErrOutOfMemory, as MemoryLimit does
+	// (both apply: the tighter wins). GOGC still paces the GC below the
+	// limit. If the Go runtime alone uses more than its share, the GC
+	// works hard to get back under the limit and the heap refuses to grow;
+	// it never takes memory the Go heap is using. With a Budget every span
+	// takes its pages under the heap lock, as under MemoryLimit. See the
+	// package documentation, "One budget for Go and offheap".
+	Budget *Budget
+
 	// Reserve is the address space to reserve for the heap, rounded up to
 	// whole 4 MiB chunks; 0 means DefaultReserve. It bounds the heap: no
 	// allocation grows it. The heap's metadata reserves about 31 % more
@@ -136,6 +153,9 @@ const DefaultProfileRate = 512 << 10
 func (c *Config) normalize() error {
 	if c.MemoryLimit < 0 {
 		return fmt.Errorf("%w: MemoryLimit %d is negative", ErrInvalidConfig, c.MemoryLimit)
+	}
+	if err := c.checkBudget(); err != nil {
+		return err
 	}
 	if c.Reserve < 0 {
 		return fmt.Errorf("%w: Reserve %d is negative", ErrInvalidConfig, c.Reserve)

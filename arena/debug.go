@@ -10,8 +10,10 @@ import (
 
 // Debug mode (Config.Debug): every freed small object is filled with a
 // poison pattern, and the slow path checks it is intact before handing
-// the slot out again, so a write after free is caught and reported. A
-// heap not in debug mode clears freed objects instead (scrub). Debug mode
+// the slot out again, so a write after free is caught and reported; the
+// check then clears the object for its new owner. A heap not in debug mode
+// leaves freed objects as they are and clears them when they are handed
+// out again (Cache.take, spans.Span.NeedZero). Debug mode
 // also quarantines freed spans PROT_NONE (disposeSpan; the quarantine
 // itself is shared with guarded allocation, in guard.go).
 
@@ -22,15 +24,6 @@ const (
 	debugPoison = 0xdb
 	poisonWord  = 0xdbdbdbdbdbdbdbdb
 )
-
-// scrub clears a freed object, or poisons it in debug mode.
-func (h *Heap) scrub(p unsafe.Pointer, size uintptr) {
-	if h.cfg.Debug {
-		poison(p, size)
-		return
-	}
-	clear(unsafe.Slice((*byte)(p), size))
-}
 
 // poison fills size bytes at p (8-byte aligned; size a multiple of 8, as
 // every class size is) with the poison, a word at a time.

@@ -38,15 +38,25 @@
 //
 // # Objects: caches, slots and remote frees
 //
-// A Cache owns at most one span per size class. Each slot of a span has a
-// state byte (free, allocated); the Cache keeps a 64-bit window of free
-// slots of one word of the span and allocates with a count-trailing-zeros
-// and a byte store: no lock, no atomic read-modify-write. Only the span's
-// owner writes its state bytes.
+// A Cache owns a few spans per size class (up to 32, and at most 256 KiB
+// of them per class: maxOwned, ownedBytes), one of which is current. Each
+// slot of a span has a state byte (free, allocated); the Cache keeps a
+// 64-bit window of free slots of one word of the current span and
+// allocates with a count-trailing-zeros and a byte store: no lock, no
+// atomic read-modify-write. Only the span's owner writes its state bytes.
 //
-// A free through the owning Cache is just as local. A free from anywhere
+// A free through the owning Cache, into any span it owns, is just as
+// local: a byte store, and a bit in the class's ready mask when the span
+// is not the current one. When the current span runs dry the Cache moves
+// on to an owned span that had local frees, then to one with remote frees
+// to collect, and only then to the central lists; when it owns all it may,
+// the dry span goes back to them. Owning several spans matters for
+// workloads that free objects in another order than they allocated them:
+// with one span per class, most frees landed in spans the cache had
+// already let go, as remote frees, and classes of 8 objects per span
+// refilled every few allocations. A free from anywhere
 // else (another Cache, Heap.Free on another P) validates the pointer by
-// reading the slot's own state byte, clears the object, and sets the slot's
+// reading the slot's own state byte and sets the slot's
 // bit in the span's freed bitmap with an atomic OR. The bit is both the
 // arbiter between racing frees and the message to the owner, which
 // collects freed bits with an atomic swap when its window runs dry. Spans
@@ -55,14 +65,32 @@
 // its bit and counts it; it takes the class lock only for the span's
 // first uncollected free (to move it from full to partial) and for its
 // last live object (to free the span back to the page allocator). A cache
-// taking a span from the partial list collects its bits. So in the
+// taking a span from the partial lists collects its bits. So in the
 // producer/consumer shape, where most frees are remote, the class lock is
-// taken a few times per span, not once per free.
+// taken a few times per span, not once per free. The partial list is four
+// lists by occupancy (as of when the span was listed), and a cache takes
+// the fullest span there is: new objects fill dense spans while sparse
+// ones drain and are freed, so after a mass delete the heap shrinks back
+// towards its live size.
 //
-// Because every free clears its object, a free slot always holds zeros and
-// allocation never clears anything. A new span is cleared unless all its
-// pages were released with MADV_DONTNEED (which reads back as zero); under
-// Decommit FREE or STRICT every reused span is cleared.
+// A free reads the page's entry in the span table, the span header's first
+// line (state, owner, class, base, size, and the count of pending remote
+// frees) and the slot's state byte; the freed bitmap only when a remote
+// free is pending or the free is itself remote. It does not touch the
+// object.
+//
+// Zeroing happens at allocation, not at free. A free leaves the object's
+// bytes as they are (the free of an object whose lines are cold would
+// otherwise pay a memclr of memory nobody reads again soon), and marks the
+// span as needing zeroing (spans.Span.NeedZero, one flag per span, set by
+// the first free into it and kept until the record is reused). An
+// allocation from such a span clears the object it hands out, on lines the
+// caller is about to write anyway; a span that never had a free is handed
+// out without clearing, because a new span's memory is known to be zero:
+// it is cleared when built unless all its pages were released with
+// MADV_DONTNEED (which reads back as zero), and under Decommit FREE or
+// STRICT every reused span is cleared. Debug mode poisons freed objects
+// instead and its slow path checks the poison, then clears, at allocation.
 //
 // # Heap.Alloc without a Cache
 //
@@ -193,9 +221,10 @@
 //
 // # Freeing what other goroutines may still be reading
 //
-// Free clears an object at once and hands its slot to the next Alloc, so
-// freeing an object another goroutine is reading gives that reader zeros,
-// or someone else's data, mid-read; nothing detects it. Two patterns avoid
+// Free hands an object's slot to the next Alloc at once (which clears it,
+// or in Debug mode Free poisons it), so freeing an object another
+// goroutine is reading gives that reader zeros, poison or someone else's
+// data, mid-read; nothing detects it. Two patterns avoid
 // it:
 //
 //   - Copy under a lock: readers take a lock (or a read lock) and copy what
@@ -213,4 +242,70 @@
 // Either way, the unlink must come before the free: a reader that can
 // still reach the object through the shared structure could find it after
 // the grace period.
+//
+// # One budget for Go and offheap
+//
+// The Go runtime's memory limit (GOMEMLIMIT, debug.SetMemoryLimit) counts
+// only the Go runtime's own memory, and MemoryLimit only a heap's: a
+// process using both has two budgets to size. A Budget (NewBudget) is one
+// figure for both, shared by every heap whose Config.Budget names it:
+//
+//   - The Go side: while the Budget is open it keeps the Go memory limit at
+//     the budget less the heaps' committed memory (pages in spans plus free
+//     pages not returned to the kernel, Stats.Committed), less one
+//     hysteresis step: max(4 MiB, budget/128). It sets the limit again only
+//     when committed memory has moved by more than a step since the last
+//     setting, so a growing heap calls debug.SetMemoryLimit every few MiB,
+//     not every span; being a step low, the limit leaves room for the
+//     heaps to grow by a step before it is set again.
+//   - The offheap side: an allocation that needs more committed memory is
+//     refused with ErrOutOfMemory when the heaps' committed memory, plus
+//     the Go runtime's memory, plus headroom for the Go heap (an eighth
+//     of the Go runtime's memory, at least a step) would pass the budget.
+//     The check is MemoryLimit's (the tighter of the two applies) and so is
+//     the order: before failing the heap reads the Go runtime's memory
+//     again and returns free memory to the kernel, its own first, then
+//     that of the other heaps sharing the Budget.
+//
+// The Go runtime's memory is what GOMEMLIMIT counts: runtime/metrics'
+// /memory/classes/total:bytes less /memory/classes/heap/released:bytes.
+// It is read on the span allocation path when the last reading is a
+// millisecond old or offheap has committed a step since (a read costs
+// about half a microsecond), never on the fast path and never under the
+// heap lock, and again before an allocation is refused. The headroom
+// exists because the Go limit is soft: squeezed to its live data, the GC
+// runs back to back, its CPU limiter lets the heap pass the limit, and the
+// process passes the budget.
+//
+// How it meets the rest of the Go runtime:
+//
+//   - GOGC still paces the GC below the limit; the limit only makes it
+//     collect sooner as offheap grows. With GOGC=off the limit is the only
+//     trigger, and the Go heap grows until it meets the budget less
+//     offheap's share.
+//   - A limit set beforehand, by GOMEMLIMIT or debug.SetMemoryLimit, is
+//     taken over: NewBudget records it and sets its own; Budget.Close
+//     restores it, unless someone else has changed the limit since (their
+//     setting is then left). A Budget that finds the limit changed under
+//     it sets its own again at the next step and counts an override
+//     (BudgetStats.GoLimitOverrides).
+//   - If the Go heap alone needs more than the budget less offheap's
+//     share, the GC works hard (up to its CPU limiter, about half the CPU)
+//     to stay under the limit, and offheap refuses to grow: it never takes
+//     memory the Go runtime is using. Idle Go memory goes back to the
+//     kernel at the Go scavenger's pace (debug.FreeOSMemory does it at
+//     once), which makes room for offheap again.
+//   - One Budget per process should set the Go limit. A second one would
+//     set it whenever its own heaps move, so the last to set wins; give the
+//     others BudgetOptions.KeepGoLimit, which keeps only the offheap side.
+//     The Budget holds no package-level state, so nothing refuses a second.
+//
+// Heap.Close takes the heap's committed memory out of its Budget (the Go
+// limit rises by it). Budget.Close detaches the Budget: it no longer sets
+// the Go limit nor bounds its heaps, which keep their own MemoryLimit. A
+// heap with a Budget, like one with a MemoryLimit, takes every span's
+// pages under the heap lock (the per-worker page caches are skipped), so
+// that each commit is checked. Stats reports the Budget's figures beside
+// the heap's (Budget, BudgetGoLimit, BudgetGoMemory, BudgetCommitted), and
+// Budget.Stats has the rest.
 package arena

@@ -482,17 +482,15 @@ func (r *faultRun) finish(pending int) {
 		quarantined += q.npages
 	}
 	h.guard.mu.Unlock()
-	// The per-P caches keep one span per class they used, empty now; they
-	// are not closed.
+	// The per-P caches keep the spans they own, empty now; they are not
+	// closed.
 	held := quarantined
 	for _, c := range *h.pcs.Load() {
 		if c == nil {
 			continue
 		}
-		for cl := range c.cls {
-			if s := c.cls[cl].span; s != nil {
-				held += uintptr(s.NPages)
-			}
+		for _, s := range c.heldSpans() {
+			held += uintptr(s.NPages)
 		}
 	}
 	type empty struct {

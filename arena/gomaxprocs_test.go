@@ -20,13 +20,7 @@ func setProcs(t *testing.T, n int) {
 // cachedSpans counts the spans a cache holds. Call it only while no one
 // uses the cache.
 func cachedSpans(c *Cache) int {
-	n := 0
-	for i := range c.cls {
-		if c.cls[i].span != nil {
-			n++
-		}
-	}
-	return n
+	return len(c.heldSpans())
 }
 
 // spansPastP counts the spans held by the per-P caches of Ps from..end.

@@ -246,6 +246,9 @@ func (h *Heap) restorePages(base, npages uintptr, released bool) {
 		panic(fmt.Sprintf("offheap: returning quarantined pages [%#x, +%d pages): %v", base, npages, ferr))
 	}
 	h.inusePages.Add(-uint64(npages))
+	if released || err != nil {
+		h.budgetMoved(-int64(npages))
+	}
 }
 
 // AllocInfo describes the allocation at or near an address, for a fault.

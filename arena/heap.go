@@ -37,6 +37,10 @@ type Heap struct {
 	inflight atomic.Int64
 	closeMu  sync.Mutex
 	gone     struct{ reservation, pages, spans bool }
+	// slowByP counts the per-P allocation slow path's sections, sharded by
+	// P (enterByP), so that goroutines on different Ps refilling their
+	// caches do not all write one line. Close sums them with inflight.
+	slowByP [slowShards]paddedCount
 
 	// lock is the heap lock. It guards pages, growNext, pendingGrow and
 	// noAccess, and nothing else: no system call, no zeroing and no loop
@@ -106,6 +110,8 @@ type Heap struct {
 
 	scav scavStats
 
+	budget budgetLink // this heap's share of Config.Budget (budget.go)
+
 	// The background scavenger (scavenger.go): nil when ScavengeDelay < 0.
 	// scavGate is held by each of its release steps and by Verify, so
 	// Verify never sees a run that is out for release.
@@ -121,10 +127,13 @@ type grownRange struct{ base, npages uintptr }
 // mu guards both lists and, for every span on them, Span.Allocated and the
 // slot state bytes.
 type central struct {
-	mu      checkedMutex // asserted free when a check panics (invariants builds)
-	partial spans.List   // spans with at least one free slot
-	full    spans.List   // spans with none
-	_       [64]byte     // keep neighbouring classes' locks on separate lines
+	mu checkedMutex // asserted free when a check panics (invariants builds)
+	// partial holds spans with at least one free slot, by how full they
+	// were when listed (central.go, partialBucket); full holds spans with
+	// none.
+	partial [partialBuckets]spans.List
+	full    spans.List
+	_       [64]byte // keep neighbouring classes' locks on separate lines
 }
 
 // NewHeap reserves address space and returns an empty heap: cfg.Reserve
@@ -155,7 +164,9 @@ func NewHeap(cfg Config) (*Heap, error) {
 	pagesMeta, _ := h.pages.MetadataBytes()
 	h.metaReserved = h.spans.MetadataReserved() + pagesMeta
 	for c := range h.central {
-		h.central[c].partial = spans.NewList(spans.ListPartial)
+		for b := range h.central[c].partial {
+			h.central[c].partial[b] = spans.NewList(spans.ListPartial)
+		}
 		h.central[c].full = spans.NewList(spans.ListFull)
 	}
 	h.caches = make(map[uint32]*Cache)
@@ -167,6 +178,7 @@ func NewHeap(cfg Config) (*Heap, error) {
 	if cfg.HugePages {
 		_ = m.HugePage(m.Base(), m.Size()) // a hint: best effort
 	}
+	h.budgetAttach()
 	h.startScavenger()
 	return h, nil
 }
@@ -261,6 +273,7 @@ func (h *Heap) Close() error {
 		h.atClose = h.pageFiguresLocked()
 		h.final = true
 		h.lock.Unlock()
+		h.budgetDetach()
 	}
 	return h.unmap()
 }

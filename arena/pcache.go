@@ -71,12 +71,13 @@ import (
 // per-P caches grows the table first; a trim the scavenger asked for
 // (trimDue) is done first too.
 //
-// It is a slow section of its own (closing.go).
+// It is a slow section of its own, counted by P (enterByP, closing.go).
 func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
-	if !h.enter() {
+	shard, ok := h.enterByP()
+	if !ok {
 		return nil, ErrClosed
 	}
-	defer h.leave()
+	defer h.leaveByP(shard)
 	if h.trimDue.Load() {
 		h.trimPerP()
 	}
@@ -88,9 +89,9 @@ func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
 		var old *spans.Span
 		if fresh != nil {
 			// Another goroutine on this P may have installed a span
-			// meanwhile; the fresh one replaces it.
-			old = c.detach(cl)
-			c.install(cl, fresh)
+			// meanwhile; if the cache owns all it may, the fresh one
+			// replaces the current one.
+			old = c.install(cl, fresh)
 			fresh = nil
 		}
 		r := c.slowStep(cl, noGuard, &f)

@@ -37,12 +37,12 @@ func (c *Cache) slowStepSampled(cc *classCache, cl uint8, noGuard bool, f *check
 		cc.free, cc.spill = cc.spill, 0
 	}
 	if cc.free == 0 {
-		ok, bad := c.refillWindow(cc, f)
+		ok, bad := c.refill(cc, f)
 		switch {
 		case bad:
 			return slowResult{act: actCorrupt}
 		case !ok:
-			return slowResult{act: actNeedSpan, old: c.detach(cl)}
+			return slowResult{act: actNeedSpan, old: c.evictFor(cl)}
 		}
 	}
 	p, sampled := c.takeSampled(cc, cl, &f.poison)
@@ -128,6 +128,9 @@ func (c *Cache) takeSampled(cc *classCache, cl uint8, f *poisonFault) (p unsafe.
 		cc.free &^= 1 << (idx % 64)
 		*cc.span.Slot(idx) = spans.SlotRetired
 		return nil, false
+	}
+	if c.h.cfg.Debug {
+		cc.needzero = false // checkPoison cleared the object
 	}
 	p = c.take(cc, cl)
 	switch {

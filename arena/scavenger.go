@@ -29,8 +29,8 @@ const (
 	// free pages that are already released are released by one madvise
 	// over the whole stretch; the released pages in it cost ~0.3 ns each
 	// in the kernel, a call a microsecond or more. Off under a
-	// MemoryLimit, where the gap's pages would count as committed for the
-	// step's duration.
+	// MemoryLimit or a Budget, where the gap's pages would count as
+	// committed for the step's duration.
 	scavMaxGapPages = 64
 )
 
@@ -90,6 +90,7 @@ func (h *Heap) releaseRun(maxPages, align uintptr) (uintptr, error) {
 		h.scav.failures.Add(1)
 		return 0, err
 	}
+	h.budgetMoved(-int64(n))
 	bytes := n * pages.PageSize
 	h.scav.released.Add(uint64(bytes))
 	return bytes, nil
@@ -110,7 +111,7 @@ func (h *Heap) releaseRun(maxPages, align uintptr) (uintptr, error) {
 // runs are not merged across chunks there, so that stays true.
 func (h *Heap) releaseRuns(maxPages uintptr, buf []pages.Run) (uintptr, []pages.Run, error) {
 	gap := uintptr(scavMaxGapPages)
-	if h.cfg.MemoryLimit != 0 {
+	if h.cfg.MemoryLimit != 0 || h.cfg.Budget != nil {
 		gap = 0
 	}
 	if cap(buf) < scavStepRuns {
@@ -173,6 +174,7 @@ func (h *Heap) releaseRuns(maxPages uintptr, buf []pages.Run) (uintptr, []pages.
 	if refused > 0 {
 		h.scav.failures.Add(uint64(refused))
 	}
+	h.budgetMoved(-int64(fresh - failedFresh))
 	bytes := (fresh - failedFresh) * pages.PageSize
 	h.scav.released.Add(uint64(bytes))
 	return bytes, runs, err

@@ -52,6 +52,12 @@ type Stats struct {
 	MemoryLimit uint64 // Config.MemoryLimit, 0 for none
 	Committed   uint64 // bytes counted against the limit: HeapSys - HeapReleased
 
+	// Config.Budget's figures (all 0 without one): the budget, the Go
+	// memory limit it set last, the Go runtime's memory as last read, and
+	// the committed memory of all the heaps sharing it (Budget.Stats has
+	// more).
+	Budget, BudgetGoLimit, BudgetGoMemory, BudgetCommitted uint64
+
 	ScavengeReleased    uint64 // bytes ever returned to the kernel by scavenging
 	ScavengeFailures    uint64 // madvise calls that failed (their pages stay committed)
 	ScavengeRecommitted uint64 // bytes of spans built on pages with no physical memory: released earlier, or freshly grown (each page faults in on first touch)
@@ -100,6 +106,7 @@ func (h *Heap) Stats() Stats {
 	st.Reserved = uint64(h.limit - h.base)
 	st.MetadataReserved = uint64(h.metaReserved)
 	st.MemoryLimit = uint64(h.cfg.MemoryLimit)
+	h.budgetStats(&st)
 	st.Classes = make([]ClassStats, sizeclasses.NumClasses)
 
 	// Frees first, then mallocs: every free read has its malloc counted,

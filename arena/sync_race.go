@@ -62,3 +62,27 @@ func waitDropped() {}
 
 func lockDropped(c *Cache)   { c.pmu.Lock() }
 func unlockDropped(c *Cache) { c.pmu.Unlock() }
+
+// Cache fast sections are ordinary fast sections here (counted in
+// inflight): there is no stop-the-world to order a plain sequence word.
+func (c *Cache) openCache() bool {
+	_, ok := c.h.openFast()
+	return ok
+}
+
+func (c *Cache) closeCache() { c.h.closeFast() }
+
+func (h *Heap) endFast(*Cache) { h.closeFast() }
+
+func (c *Cache) openSlow() bool { return c.h.enter() }
+
+func (c *Cache) closeSlow() { c.h.leave() }
+
+func (h *Heap) toSlow(*Cache) { h.fastToSlow() }
+
+func (h *Heap) reopenFast(*Cache) int {
+	pid, _ := h.openFast()
+	return pid
+}
+
+func (h *Heap) waitCacheSections() {}

@@ -153,9 +153,15 @@ func typedFree(f Freer, p unsafe.Pointer, size uintptr) (wrongType bool, err err
 	}
 	// The span is looked up and checked inside the fast section free
 	// runs in (closing.go), so Close cannot unmap the table meanwhile.
-	pid, ok := h.openFast()
+	var pid int
+	ok := false
+	if c != nil {
+		ok = c.openCache()
+	} else {
+		pid, ok = h.openFast()
+	}
 	if !ok {
-		h.closeFast()
+		h.endFast(c)
 		return false, ErrClosed // as Heap.Free and Cache.Free
 	}
 	s := h.spans.Lookup(uintptr(p))
@@ -170,7 +176,7 @@ func typedFree(f Freer, p unsafe.Pointer, size uintptr) (wrongType bool, err err
 		}
 		if !fits {
 			// Formatting allocates: not while pinned.
-			h.fastToSlow()
+			h.toSlow(c)
 			defer h.leave()
 			return true, wrongSize(s, uintptr(p))
 		}

@@ -12,7 +12,8 @@ import (
 // Verify walks the whole heap and checks its invariants: every grown page
 // is free, free and scavenged, held by a page cache, or in exactly one
 // published span; span records agree with the page → span table, the
-// central lists and their owners; free slots hold zeros; and Stats'
+// central lists and their owners; free slots hold zeros in spans that
+// never had a free (and poison in debug mode); and Stats'
 // identities hold. It returns an error describing every violation found.
 //
 // Verify takes time proportional to the heap and reads caches' private
@@ -119,10 +120,17 @@ func (h *Heap) Verify() error {
 	for cl := range h.central {
 		c := &h.central[cl]
 		c.mu.Lock()
-		for _, l := range []*spans.List{&c.partial, &c.full} {
+		lists := []*spans.List{&c.full}
+		for b := range c.partial {
+			lists = append(lists, &c.partial[b])
+		}
+		for i, l := range lists {
 			l.Each(h.spans, func(s *spans.Span) {
 				if !seen[s.ID()] || int(s.Class) != cl {
 					bad("central list of class %d holds foreign or unpublished %s", cl, s.Describe())
+				}
+				if i > 0 && int(s.Bucket) != i-1 {
+					bad("%s: on partial bucket %d, records %d", s.Describe(), i-1, s.Bucket)
 				}
 			})
 		}
@@ -156,7 +164,7 @@ func (h *Heap) inPendingGrow(addr uintptr) bool {
 	return false
 }
 
-// verifySpan checks one span's ownership, slots and zeroed free memory and
+// verifySpan checks one span's ownership, slots and free memory and
 // returns the bytes of its live objects.
 func (h *Heap) verifySpan(s *spans.Span, owners map[uint32]*Cache, bad func(string, ...any)) uintptr {
 	switch s.State() {
@@ -183,6 +191,11 @@ func (h *Heap) verifySpan(s *spans.Span, owners map[uint32]*Cache, bad func(stri
 			}
 			if s.FreedBit(i) {
 				bad("%s: free slot %d has a pending free", s.Describe(), i)
+			}
+			// Frees leave objects as they are (allocation clears), so
+			// only a span with no free yet has known contents.
+			if s.NeedZero() && !h.cfg.Debug {
+				continue
 			}
 			obj := unsafe.Slice((*byte)(h.ptr(s.Base+i*size)), size)
 			want := byte(0)
@@ -243,7 +256,7 @@ func (h *Heap) verifySpan(s *spans.Span, owners map[uint32]*Cache, bad func(stri
 	default:
 		if c := owners[o]; c == nil {
 			bad("%s: owned by unknown cache %d", s.Describe(), o)
-		} else if c.cls[s.Class].span != s {
+		} else if !c.owns(s) {
 			bad("%s: owner cache %d does not hold it", s.Describe(), o)
 		}
 		if s.List != spans.ListNone {

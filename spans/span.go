@@ -84,12 +84,18 @@ const (
 // Span is a span record's header. It lives in off-heap memory owned by a
 // Table; never copy it. Field comments say who may write each field.
 type Span struct {
-	// Read by every free; written when the record is set up, or rarely.
-	// This line is kept apart from the fields remote frees write, so that
-	// frees from many cores do not bounce it between their caches.
-	state atomic.Uint32 // State; written by the span's allocator / freer
-	owner atomic.Uint32 // OwnerCentral, OwnerTransit or a cache ID
-	gen   atomic.Uint32 // bumped on every reuse of the record
+	// The first line holds everything a free reads: the fields below,
+	// written when the record is set up or rarely, and pending. pending
+	// is here, though remote frees write it, so that a free by the owner
+	// reads the freed bitmap only when a remote free is pending: a free
+	// whose span is cold then misses on the table entry, this line and
+	// the slot's state byte, and not on a bitmap line as well. The price
+	// is that remote frees from several cores bounce this line instead of
+	// a line of its own (they write the bitmap's lines either way).
+	state   atomic.Uint32 // State; written by the span's allocator / freer
+	owner   atomic.Uint32 // OwnerCentral, OwnerTransit or a cache ID
+	gen     atomic.Uint32 // bumped on every reuse of the record
+	pending atomic.Int32  // freed bits not yet collected; may dip below zero for an instant
 
 	Base      uintptr       // first byte; set before publication, then immutable
 	NPages    uint32        // heap pages; immutable while published
@@ -98,17 +104,19 @@ type Span struct {
 	Class     uint8         // size class, 0 for a large object; immutable while published
 	List      uint8         // ListNone/Partial/Full; class lock
 	bucket    uint8         // record size bucket; record pool lock
-	_         uint8         //
+	needZero  uint8         // 1: some free slot may hold old data; whoever owns the span (a cache, the class lock holder)
 	allocated atomic.Uint32 // allocated slots (freed bits included) while unowned; written under the class lock
 	next      ID            // central list link; class lock
 	prev      ID            // central list link; class lock
 	id        ID            // this record's ID
 	nslots    uint32        // state bytes after the header (multiple of 64)
-	_         [4]byte       // pad the line
+	ownerSlot uint8         // the owning cache's index for the span; owner only
+	Bucket    uint8         // which of its class's partial lists holds it, by occupancy; class lock
+	_         [2]byte       // pad the line
 
-	// Written by remote frees: the freed bitmap (two lines) and its count.
-	freed   [freedWords]atomic.Uint64 // remote frees not yet collected; any goroutine ORs, owner swaps
-	pending atomic.Int32              // freed bits not yet collected; may dip below zero for an instant
+	// Written by remote frees: the freed bitmap (two lines), counted in
+	// pending.
+	freed [freedWords]atomic.Uint64 // remote frees not yet collected; any goroutine ORs, owner swaps
 }
 
 // headerSize is the record header rounded to a cache line.
@@ -134,6 +142,13 @@ func (s *Span) Owner() uint32 { return s.owner.Load() }
 // SetOwner changes the owner; only the current owner (or the class lock
 // holder for central spans) may call it.
 func (s *Span) SetOwner(o uint32) { s.owner.Store(o) }
+
+// OwnerSlot returns the index the owning cache gave the span among the
+// spans it owns of its class (SetOwnerSlot). Owner only.
+func (s *Span) OwnerSlot() uint8 { return s.ownerSlot }
+
+// SetOwnerSlot records the owning cache's index for the span. Owner only.
+func (s *Span) SetOwnerSlot(i uint8) { s.ownerSlot = i }
 
 // Gen returns the record's reuse generation.
 func (s *Span) Gen() uint32 { return s.gen.Load() }
@@ -168,6 +183,20 @@ func zeroBytes(x uint64) uint64 {
 	// Move bit 8k+7 to bit k: gather the byte flags into the top byte.
 	return ((y >> 7) * 0x0102040810204080) >> 56
 }
+
+// NeedZero reports whether a free slot of the span may hold old data, so
+// that an allocation must clear the object it hands out. A new span's
+// memory is known to be zero (or poisoned, in debug mode) and its slots
+// need no clearing; once any slot has been freed the span needs zeroing
+// for good (until its record is reused). One flag per span, not per slot,
+// as the Go runtime's needzero: a steady-state span has had frees anyway,
+// and a per-slot flag would cost the free path another line. Owner (or
+// class lock holder) only.
+func (s *Span) NeedZero() bool { return s.needZero != 0 }
+
+// SetNeedZero records that a slot of the span was freed. Owner (or class
+// lock holder) only.
+func (s *Span) SetNeedZero() { s.needZero = 1 }
 
 // Allocated returns the allocated-slot count kept for an unowned span.
 func (s *Span) Allocated() uint32 { return s.allocated.Load() }
@@ -205,7 +234,8 @@ func (s *Span) HasPending() bool {
 }
 
 // Collect takes all pending remote frees, marks their slots free and
-// returns how many there were. Owner (or class lock holder) only.
+// returns how many there were; slots freed make the span need zeroing
+// (NeedZero). Owner (or class lock holder) only.
 //
 // A freed bit on a slot that is not allocated is the trace of a double
 // free that raced (two frees each found the slot allocated before either
@@ -235,6 +265,9 @@ func (s *Span) Collect() (n uint32, bad BadFree) {
 			*s.Slot(i) = SlotFree
 			n++
 		}
+	}
+	if n > 0 {
+		s.needZero = 1
 	}
 	return n, bad
 }

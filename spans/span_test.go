@@ -443,20 +443,24 @@ func TestDescribeAndEnd(t *testing.T) {
 	}
 }
 
-// The fields every free reads share no cache line with the ones remote
-// frees write.
+// Everything a free reads in the header (pending included, see Span) is
+// on its first line, and the freed bitmap, which remote frees write, is on
+// lines of its own.
 func TestSpanLayoutSeparatesWrittenFields(t *testing.T) {
 	var s Span
 	line := func(off uintptr) uintptr { return off / 64 }
 	read := []uintptr{unsafe.Offsetof(s.state), unsafe.Offsetof(s.owner), unsafe.Offsetof(s.gen),
-		unsafe.Offsetof(s.Base), unsafe.Offsetof(s.ElemSize), unsafe.Offsetof(s.NElems), unsafe.Offsetof(s.Class)}
-	written := []uintptr{unsafe.Offsetof(s.freed), unsafe.Offsetof(s.freed) + unsafe.Sizeof(s.freed) - 1,
-		unsafe.Offsetof(s.pending)}
+		unsafe.Offsetof(s.pending), unsafe.Offsetof(s.Base), unsafe.Offsetof(s.ElemSize),
+		unsafe.Offsetof(s.NElems), unsafe.Offsetof(s.Class), unsafe.Offsetof(s.needZero)}
 	for _, r := range read {
-		for _, w := range written {
-			if line(r) == line(w) {
-				t.Fatalf("read-mostly field at %d shares cache line %d with a written field at %d", r, line(r), w)
-			}
+		if line(r) != 0 {
+			t.Fatalf("field at %d, which every free reads, is on line %d, not the first", r, line(r))
+		}
+	}
+	written := []uintptr{unsafe.Offsetof(s.freed), unsafe.Offsetof(s.freed) + unsafe.Sizeof(s.freed) - 1}
+	for _, w := range written {
+		if line(w) == 0 {
+			t.Fatalf("freed bitmap byte at %d shares the first line", w)
 		}
 	}
 	if headerSize%64 != 0 {

@@ -264,7 +264,7 @@ func (t *Table) New(nelems uint32) (*Span, error) {
 	t.inUse++
 	t.mu.Unlock()
 
-	s.next, s.prev, s.List = 0, 0, ListNone
+	s.next, s.prev, s.List, s.needZero = 0, 0, ListNone, 0
 	s.allocated.Store(0)
 	s.pending.Store(0)
 	s.gen.Add(1)

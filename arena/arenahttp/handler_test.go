@@ -36,6 +36,9 @@ func liveHeap(t *testing.T) *arena.Heap {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Written, so the pages are resident (RSS > 0): neither Alloc
+		// of a fresh span nor Free touches the object's memory.
+		*(*byte)(p) = 1
 		ps = append(ps, p)
 	}
 	for _, p := range ps[:10] { // some frees too
