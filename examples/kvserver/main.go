@@ -31,6 +31,7 @@ func main() {
 	shards := flag.Int("shards", defaultShards, "number of shards, each one map behind one mutex (rounded up to a power of two)")
 	sizeHint := flag.Int("sizehint", 0, "expected number of keys: maps are sized for it up front so they do not grow under load")
 	memLimit := flag.String("memlimit", "0", "offheap: hard cap on the arena's committed memory; goheap: the Go soft memory limit (GOMEMLIMIT). 0: none. Suffixes K, M, G, T (powers of 1024)")
+	activeDefrag := flag.Bool("activedefrag", true, "offheap: move surviving entries out of sparse spans in the background after mass deletes, so their memory can go back to the kernel (see defrag.go)")
 	debugAddr := flag.String("debug", "", "if set, serve net/http/pprof (/debug/pprof/) and, for offheap, arenahttp (/debug/offheap/) on this address, e.g. 127.0.0.1:6060")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -46,6 +47,9 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kvserver: %v\n", err)
 		os.Exit(2)
+	}
+	if off, ok := store.(*offStore); ok && *activeDefrag {
+		off.startDefrag()
 	}
 	srv, err := Listen(*addr, store)
 	if err != nil {

@@ -24,6 +24,14 @@ type offStore struct {
 	// the size of the value they replace or remove.
 	entryHeader uint64
 
+	// defrag counts the active defragger's work (defrag.go); defragStop
+	// and defragDone are set by startDefrag before serving (nil: no
+	// defragger), then only read: Close closes defragStop and waits for
+	// defragDone.
+	defrag     defragStats
+	defragStop chan struct{}
+	defragDone chan struct{}
+
 	// final is the heap's Stats taken by Close after every map was closed
 	// and before the heap was: what the e2e test checks for balance.
 	// Written once by Close, read after it returns.
@@ -249,12 +257,14 @@ func (s *offStore) Info(w *infoWriter) {
 	w.u64("offheap_scavenge_cycles", st.ScavengeCycles)
 	w.dur("offheap_scavenge_time_seconds", st.ScavengeTime)
 	w.dur("offheap_scavenge_max_lock_hold_seconds", st.ScavengeMaxLockHold)
+	s.defragInfo(w)
 }
 
 // Close closes every map, then checks that the heap balances (no object
 // left live, Verify clean), then closes the heap. A leak or a Verify
 // failure is returned, after the heap is closed either way.
 func (s *offStore) Close() error {
+	s.stopDefrag() // it takes shard locks and steps the maps
 	var errs []error
 	for i := range s.shards {
 		sh := &s.shards[i]
