@@ -257,6 +257,8 @@ func (s *offStore) Info(w *infoWriter) {
 	w.u64("offheap_scavenge_cycles", st.ScavengeCycles)
 	w.dur("offheap_scavenge_time_seconds", st.ScavengeTime)
 	w.dur("offheap_scavenge_max_lock_hold_seconds", st.ScavengeMaxLockHold)
+	w.u64("offheap_scavenge_goal", st.ScavengeGoal)
+	w.u64("offheap_scavenge_free_committed", st.ScavengeFreeCommitted)
 	s.defragInfo(w)
 }
 
