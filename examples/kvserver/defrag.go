@@ -137,6 +137,8 @@ func (s *offStore) defragPass(stop <-chan struct{}) (moved uint64, ok bool) {
 	d.running.Store(true)
 	defer d.running.Store(false)
 	start := time.Now()
+	pace := time.NewTimer(time.Hour) // reset before each wait: no timer garbage per step
+	defer pace.Stop()
 	for i := range s.shards {
 		sh := &s.shards[i]
 		var sweeps uint64
@@ -177,10 +179,11 @@ func (s *offStore) defragPass(stop <-chan struct{}) (moved uint64, ok bool) {
 				done = true
 			}
 			pause := max(time.Duration(float64(took)*(1/defragCPUShare-1)), defragMinSleep)
+			pace.Reset(pause)
 			select {
 			case <-stop:
 				return moved, false
-			case <-time.After(pause):
+			case <-pace.C:
 			}
 			if done {
 				break
