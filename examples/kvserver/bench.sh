@@ -21,7 +21,8 @@
 # SETSIZE [256] (value size of phase 2-3 SETs: redis-benchmark's -d is fixed),
 # OPS [3000000], LAT_OPS [300000], CLIENTS [50], PIPELINE [16], SHARDS [64],
 # KEEP [10], WAIT [5], STORES ["goheap offheap"], PORT [6390], GOGC (passed
-# through to the server). SMALL=1 scales down for a quick check:
+# through to the server), RETAIN (offheap -retain: free memory kept for
+# reuse; unset: the arena's default, 64 MiB + 10 % of in-use). SMALL=1 scales down for a quick check:
 # KEYS=200000 OPS=400000 LAT_OPS=50000.
 set -euo pipefail
 
@@ -89,7 +90,7 @@ csvrow() {
 start=$(date +%s)
 for store in $STORES; do
 	echo "== $store: starting server on $HOST:$PORT" >&2
-	"$TMP/kvserver" -addr "$HOST:$PORT" -store "$store" -shards "$SHARDS" -sizehint "$KEYS" 2>"$TMP/$store.log" &
+	"$TMP/kvserver" -addr "$HOST:$PORT" -store "$store" -shards "$SHARDS" -sizehint "$KEYS" ${RETAIN:+-retain "$RETAIN"} 2>"$TMP/$store.log" &
 	SERVER_PID=$!
 	for _ in $(seq 100); do
 		redis-cli -h $HOST -p "$PORT" PING >/dev/null 2>&1 && break
@@ -142,6 +143,7 @@ for store in $STORES; do
 	R[$store,late_p999]=$(info wakeup_lateness_p999_seconds)
 	R[$store,late_max]=$(info wakeup_lateness_max_seconds)
 	R[$store,inuse]=$(info offheap_heap_inuse)
+	R[$store,kept]=$(info offheap_scavenge_free_committed)
 	R[$store,frag]=$(info defrag_frag_ratio)
 	R[$store,dmoved]=$(info defrag_moved)
 	R[$store,dpass]=$(info defrag_last_pass_seconds)
@@ -214,6 +216,7 @@ row "Go heap live then" mib heap_live
 row "remaining data needs (key+value bytes)" mib data
 row "offheap HeapInuse then" mib inuse
 row "offheap HeapInuse/HeapAlloc then" raw frag
+row "offheap free memory kept for reuse" mib kept
 row "active defrag: entries moved" raw dmoved
 row "active defrag: last pass took" s dpass
 row "active defrag: longest step (lock held)" ms dmax
