@@ -56,6 +56,14 @@ const (
 	// Stats (one call, no locks of the maps).
 	defragCheckEvery = 100 * time.Millisecond
 
+	// defragSettleDiv: nor while a mass delete is still under way (the
+	// heap's HeapAlloc fell by more than 1/defragSettleDiv since the last
+	// check): entries moved then are mostly deleted right after, which
+	// tripled the moves in a 90 % delete of 1 M keys. Waiting costs one
+	// check (defragCheckEvery) after the deletes stop. A delete rate that
+	// never settles below this would empty the heap within a few seconds.
+	defragSettleDiv = 16
+
 	// defragIdleBackoff: after a pass that moved nothing (what is left is
 	// not sparse enough, or sits in cache-owned spans), the next pass
 	// waits this long, so a heap that stays above the ratio is not swept
@@ -76,9 +84,16 @@ type defragStats struct {
 	errors   atomic.Uint64 // steps that failed (the heap refused a new entry)
 }
 
-// wanted reports whether the heap is fragmented enough for a pass.
-func (s *offStore) defragWanted() bool {
+// defragWanted reports whether the heap is fragmented enough for a pass
+// and not shrinking fast (see defragSettleDiv); lastAlloc is HeapAlloc at
+// the previous check, updated here.
+func (s *offStore) defragWanted(lastAlloc *uint64) bool {
 	st := s.h.Stats()
+	prev := *lastAlloc
+	*lastAlloc = st.HeapAlloc
+	if st.HeapAlloc < prev-prev/defragSettleDiv {
+		return false
+	}
 	return st.HeapInuse > st.HeapAlloc && st.HeapInuse-st.HeapAlloc >= defragMinWaste &&
 		float64(st.HeapInuse) > defragStartRatio*float64(st.HeapAlloc)
 }
@@ -110,13 +125,14 @@ func (s *offStore) defragLoop(stop <-chan struct{}, done chan<- struct{}) {
 	tick := time.NewTicker(defragCheckEvery)
 	defer tick.Stop()
 	var notBefore time.Time
+	var lastAlloc uint64
 	for {
 		select {
 		case <-stop:
 			return
 		case <-tick.C:
 		}
-		if time.Now().Before(notBefore) || !s.defragWanted() {
+		if !s.defragWanted(&lastAlloc) || time.Now().Before(notBefore) {
 			continue
 		}
 		moved, ok := s.defragPass(stop)
