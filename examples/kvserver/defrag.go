@@ -58,7 +58,7 @@ const (
 
 	// defragSettleDiv: nor while a mass delete is still under way (the
 	// heap's HeapAlloc fell by more than 1/defragSettleDiv since the last
-	// check): entries moved then are mostly deleted right after, which
+	// check), and a pass under way pauses between shards meanwhile: entries moved then are mostly deleted right after, which
 	// tripled the moves in a 90 % delete of 1 M keys. Waiting costs one
 	// check (defragCheckEvery) after the deletes stop. A delete rate that
 	// never settles below this would empty the heap within a few seconds.
@@ -82,6 +82,7 @@ type defragStats struct {
 	lastPass atomic.Int64  // duration of the last complete pass, nanoseconds
 	running  atomic.Bool   // a pass is in progress
 	errors   atomic.Uint64 // steps that failed (the heap refused a new entry)
+	pauses   atomic.Uint64 // waits of a pass for a mass delete to settle
 }
 
 // defragWanted reports whether the heap is fragmented enough for a pass
@@ -155,7 +156,34 @@ func (s *offStore) defragPass(stop <-chan struct{}) (moved uint64, ok bool) {
 	start := time.Now()
 	pace := time.NewTimer(time.Hour) // reset before each wait: no timer garbage per step
 	defer pace.Stop()
+	wait := func(d time.Duration) bool {
+		pace.Reset(d)
+		select {
+		case <-stop:
+			return false
+		case <-pace.C:
+			return true
+		}
+	}
+	lastAlloc, lastAt := s.h.Stats().HeapAlloc, time.Now()
 	for i := range s.shards {
+		// A pass under way pauses, between shards, while a mass delete
+		// is (see defragSettleDiv): it would move entries about to be
+		// deleted, and take CPU and shard locks from the deletes.
+		if time.Since(lastAt) >= defragCheckEvery {
+			for {
+				a := s.h.Stats().HeapAlloc
+				falling := a < lastAlloc-lastAlloc/defragSettleDiv
+				lastAlloc, lastAt = a, time.Now()
+				if !falling {
+					break
+				}
+				d.pauses.Add(1)
+				if !wait(defragCheckEvery) {
+					return moved, false
+				}
+			}
+		}
 		sh := &s.shards[i]
 		var sweeps uint64
 		var prev any // the map the steps started on (Flush replaces it)
@@ -195,11 +223,8 @@ func (s *offStore) defragPass(stop <-chan struct{}) (moved uint64, ok bool) {
 				done = true
 			}
 			pause := max(time.Duration(float64(took)*(1/defragCPUShare-1)), defragMinSleep)
-			pace.Reset(pause)
-			select {
-			case <-stop:
+			if !wait(pause) {
 				return moved, false
-			case <-pace.C:
 			}
 			if done {
 				break
@@ -230,6 +255,7 @@ func (s *offStore) defragInfo(w *infoWriter) {
 	w.u64("defrag_steps", d.steps.Load())
 	w.u64("defrag_moved", d.moved.Load())
 	w.u64("defrag_errors", d.errors.Load())
+	w.u64("defrag_pauses", d.pauses.Load())
 	w.dur("defrag_busy_seconds", time.Duration(d.busy.Load()))
 	w.dur("defrag_max_step_seconds", time.Duration(d.maxStep.Load()))
 	w.dur("defrag_last_pass_seconds", time.Duration(d.lastPass.Load()))
