@@ -29,6 +29,14 @@ const (
 	// spans being allocated from) and not worth moving entries for.
 	defragStartRatio = 1.5
 
+	// defragStopRatio: once started, passes go on while the ratio stays
+	// above this (and the last pass moved something). The gap is Redis's
+	// upper and lower thresholds: a pass that began before a mass delete
+	// has swept some shards before the delete thinned them, and may end
+	// just under defragStartRatio with much left to win; without the gap
+	// the heap would stay there.
+	defragStopRatio = 1.1
+
 	// defragMinWaste: nor does a pass start unless HeapInuse - HeapAlloc
 	// is at least this much. A nearly empty heap has a high ratio from
 	// its few partly filled spans alone, and there is nothing to win.
@@ -88,7 +96,7 @@ type defragStats struct {
 // defragWanted reports whether the heap is fragmented enough for a pass
 // and not shrinking fast (see defragSettleDiv); lastAlloc is HeapAlloc at
 // the previous check, updated here.
-func (s *offStore) defragWanted(lastAlloc *uint64) bool {
+func (s *offStore) defragWanted(lastAlloc *uint64, ratio float64) bool {
 	st := s.h.Stats()
 	prev := *lastAlloc
 	*lastAlloc = st.HeapAlloc
@@ -96,7 +104,7 @@ func (s *offStore) defragWanted(lastAlloc *uint64) bool {
 		return false
 	}
 	return st.HeapInuse > st.HeapAlloc && st.HeapInuse-st.HeapAlloc >= defragMinWaste &&
-		float64(st.HeapInuse) > defragStartRatio*float64(st.HeapAlloc)
+		float64(st.HeapInuse) > ratio*float64(st.HeapAlloc)
 }
 
 // startDefrag starts the defragger; Close stops it before closing the
@@ -127,20 +135,24 @@ func (s *offStore) defragLoop(stop <-chan struct{}, done chan<- struct{}) {
 	defer tick.Stop()
 	var notBefore time.Time
 	var lastAlloc uint64
+	ratio := defragStartRatio // defragStopRatio while passes keep moving entries
 	for {
 		select {
 		case <-stop:
 			return
 		case <-tick.C:
 		}
-		if !s.defragWanted(&lastAlloc) || time.Now().Before(notBefore) {
+		if !s.defragWanted(&lastAlloc, ratio) || time.Now().Before(notBefore) {
+			ratio = defragStartRatio
 			continue
 		}
 		moved, ok := s.defragPass(stop)
 		if !ok {
 			return
 		}
+		ratio = defragStopRatio
 		if moved == 0 {
+			ratio = defragStartRatio
 			notBefore = time.Now().Add(defragIdleBackoff)
 		}
 	}
