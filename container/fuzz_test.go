@@ -118,6 +118,27 @@ func FuzzBytesMap(f *testing.F) {
 				if seen != min(stop, len(model)) && !(stop == 0 && seen == min(1, len(model))) {
 					t.Fatalf("Range stopping after %d visited %d of %d", stop, seen, len(model))
 				}
+			case opDefrag:
+				// Defrag is a writer that moves entries: whatever it moves,
+				// the contents stay the model's (checked every 16 ops and
+				// at the end). Under a limited heap it may run out of
+				// memory mid-step, which must change nothing either.
+				per, steps := int(r.byte()%32)+1, int(r.byte()%8)+1
+				before := m.MemStats().DefragMoved
+				total := 0
+				for range steps {
+					n, err := m.Defrag(per)
+					if err != nil && !(errors.Is(err, arena.ErrOutOfMemory) && cfg.MemoryLimit != 0) {
+						t.Fatalf("Defrag(%d): %v", per, err)
+					}
+					if n > per {
+						t.Fatalf("Defrag(%d) moved %d", per, n)
+					}
+					total += n
+				}
+				if got := m.MemStats().DefragMoved - before; got != uint64(total) {
+					t.Fatalf("DefragMoved grew by %d, Defrag returned %d", got, total)
+				}
 			}
 			if m.Len() != len(model) {
 				t.Fatalf("op %d: Len %d, model %d", n, m.Len(), len(model))
@@ -174,6 +195,7 @@ const (
 	opBulkSet           // base, count/4
 	opBulkDelete        // keep one in 2..9
 	opRangeStop         // stop after n
+	opDefrag            // entries per step - 1, steps
 	opCount
 )
 
@@ -224,5 +246,9 @@ func fuzzSeeds() [][]byte {
 		{0, 0, opSetBig, 10, 'b', 200, opSetBig, 11, 'c', 200, opSetBig, 12, 'd', 255, opSetBig, 13, 'e', 255,
 			opSetBig, 14, 'f', 255, opSetBig, 15, 'g', 255, opGet, 10, opBulkSet, 3, 255, opDelete, 12, opSetBig, 12, 'h', 100},
 		{1, 63, opSet, 20, 200, 'q', opSet, 20, 200, 'r', opSet, 20, 10, 's', opRangeStop, 0, opBulkDelete, 7},
+		// Grow, scatter, defragment in small steps, mid-resize and after.
+		{1, 0, opBulkSet, 0, 255, opBulkSet, 1, 255, opDefrag, 3, 7, opBulkDelete, 8, opDefrag, 0, 7,
+			opDefrag, 31, 7, opBulkSet, 2, 100, opDefrag, 5, 7, opGet, 203, 0, opDefrag, 31, 7, opDefrag, 31, 7},
+		{0, 0, opBulkSet, 0, 255, opBulkDelete, 8, opSetBig, 10, 'b', 255, opDefrag, 31, 7, opDefrag, 31, 7},
 	}
 }

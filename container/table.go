@@ -201,6 +201,9 @@ type core struct {
 	// has freed memory, so that a full heap is not asked for a big table
 	// on every insert (under a MemoryLimit each refusal scavenges first).
 	growRetry int
+
+	// defrag is Defrag's cursor and counts (defrag.go).
+	dfCur defragCursor
 }
 
 func (c *core) init(h *arena.Heap, sizeHint int) error {
@@ -431,6 +434,11 @@ type MapStats struct {
 	// once a later attempt succeeds. While it is set the map works on at
 	// a higher load, or with its resize paused.
 	ResizeErr error
+
+	// DefragSweeps counts Defrag's completed sweeps over the whole map,
+	// DefragMoved the entries it moved (all sweeps).
+	DefragSweeps uint64
+	DefragMoved  uint64
 }
 
 func (c *core) stats() MapStats {
@@ -443,6 +451,9 @@ func (c *core) stats() MapStats {
 		Resizes:    c.resizes,
 		MaxMoved:   c.maxMoved,
 		ResizeErr:  c.resizeErr,
+
+		DefragSweeps: c.dfCur.sweeps,
+		DefragMoved:  c.dfCur.moved,
 	}
 	if c.resizing {
 		s.Buckets, s.OldBuckets = int(c.tab[1].nbuckets), int(c.tab[0].nbuckets)

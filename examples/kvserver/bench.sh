@@ -12,12 +12,17 @@
 #   3. latency: the same unpipelined (-P 1), LAT_OPS requests: p50/p99/max;
 #   4. delete 90 % of the keys (every key but each KEEP-th), wait WAIT
 #      seconds, read INFO: RSS, GC CPU, and what the remaining data needs.
+#      The offheap server's active defrag (defrag.go) moves the survivors
+#      out of sparse spans meanwhile, and the scavenger returns the emptied
+#      spans 1 s after they empty; the table shows its work and the
+#      heap's HeapInuse/HeapAlloc then.
 #
 # Env (defaults in brackets): KEYS [3000000], VMIN [64], VMAX [512],
 # SETSIZE [256] (value size of phase 2-3 SETs: redis-benchmark's -d is fixed),
 # OPS [3000000], LAT_OPS [300000], CLIENTS [50], PIPELINE [16], SHARDS [64],
 # KEEP [10], WAIT [5], STORES ["goheap offheap"], PORT [6390], GOGC (passed
-# through to the server). SMALL=1 scales down for a quick check:
+# through to the server), RETAIN (offheap -retain: free memory kept for
+# reuse; unset: the arena's default, 64 MiB + 10 % of in-use). SMALL=1 scales down for a quick check:
 # KEYS=200000 OPS=400000 LAT_OPS=50000.
 set -euo pipefail
 
@@ -85,7 +90,7 @@ csvrow() {
 start=$(date +%s)
 for store in $STORES; do
 	echo "== $store: starting server on $HOST:$PORT" >&2
-	"$TMP/kvserver" -addr "$HOST:$PORT" -store "$store" -shards "$SHARDS" -sizehint "$KEYS" 2>"$TMP/$store.log" &
+	"$TMP/kvserver" -addr "$HOST:$PORT" -store "$store" -shards "$SHARDS" -sizehint "$KEYS" ${RETAIN:+-retain "$RETAIN"} 2>"$TMP/$store.log" &
 	SERVER_PID=$!
 	for _ in $(seq 100); do
 		redis-cli -h $HOST -p "$PORT" PING >/dev/null 2>&1 && break
@@ -137,6 +142,13 @@ for store in $STORES; do
 	R[$store,r_max]=$(info store_reads_max_seconds)
 	R[$store,late_p999]=$(info wakeup_lateness_p999_seconds)
 	R[$store,late_max]=$(info wakeup_lateness_max_seconds)
+	R[$store,inuse]=$(info offheap_heap_inuse)
+	R[$store,kept]=$(info offheap_scavenge_free_committed)
+	R[$store,frag]=$(info defrag_frag_ratio)
+	R[$store,dmoved]=$(info defrag_moved)
+	R[$store,dpass]=$(info defrag_last_pass_seconds)
+	R[$store,dmax]=$(info defrag_max_step_seconds)
+	R[$store,gogc]=$(info go_gc_gogc_percent)
 	R[$store,hwm]=$(awk '/^VmHWM:/ {print $2 * 1024}' "/proc/$SERVER_PID/status")
 
 	echo "== $store: stopping (graceful: closes every map, then the heap)" >&2
@@ -153,8 +165,9 @@ row() {
 	local label=$1 fmt=$2 key=$3 s line
 	line=$(printf '%-40s' "$label")
 	for s in $STORES; do
-		local v=${R[$s,$key]:-?}
-		case $fmt in
+		local v=${R[$s,$key]:-?} f=$fmt
+		[[ $v == "?" ]] && f=raw # not reported by this store
+		case $f in
 		mib) v=$(mib "$v") ;;
 		ms) v=$(ms "$v") ;;
 		msraw) v="$v ms" ;;
@@ -201,3 +214,10 @@ row "RSS ${WAIT} s after the deletes" mib rss
 row "store's used memory then" mib used
 row "Go heap live then" mib heap_live
 row "remaining data needs (key+value bytes)" mib data
+row "offheap HeapInuse then" mib inuse
+row "offheap HeapInuse/HeapAlloc then" raw frag
+row "offheap free memory kept for reuse" mib kept
+row "active defrag: entries moved" raw dmoved
+row "active defrag: last pass took" s dpass
+row "active defrag: longest step (lock held)" ms dmax
+row "GOGC" raw gogc

@@ -31,6 +31,8 @@ func main() {
 	shards := flag.Int("shards", defaultShards, "number of shards, each one map behind one mutex (rounded up to a power of two)")
 	sizeHint := flag.Int("sizehint", 0, "expected number of keys: maps are sized for it up front so they do not grow under load")
 	memLimit := flag.String("memlimit", "0", "offheap: hard cap on the arena's committed memory; goheap: the Go soft memory limit (GOMEMLIMIT). 0: none. Suffixes K, M, G, T (powers of 1024)")
+	retainFlag := flag.String("retain", "", "offheap: free memory the scavenger keeps committed for reuse besides 10 % of the in-use bytes (suffixes as -memlimit; 0: none; empty: the arena's default, 64M)")
+	activeDefrag := flag.Bool("activedefrag", true, "offheap: move surviving entries out of sparse spans in the background after mass deletes, so their memory can go back to the kernel (see defrag.go)")
 	debugAddr := flag.String("debug", "", "if set, serve net/http/pprof (/debug/pprof/) and, for offheap, arenahttp (/debug/offheap/) on this address, e.g. 127.0.0.1:6060")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -42,10 +44,20 @@ func main() {
 		fmt.Fprintf(os.Stderr, "kvserver: -memlimit: %v\n", err)
 		os.Exit(2)
 	}
-	store, err := openStore(*kind, *shards, *sizeHint, limit)
+	retain := int64(-1)
+	if *retainFlag != "" {
+		if retain, err = parseBytes(*retainFlag); err != nil {
+			fmt.Fprintf(os.Stderr, "kvserver: -retain: %v\n", err)
+			os.Exit(2)
+		}
+	}
+	store, err := openStore(*kind, *shards, *sizeHint, limit, retain)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "kvserver: %v\n", err)
 		os.Exit(2)
+	}
+	if off, ok := store.(*offStore); ok && *activeDefrag {
+		off.startDefrag()
 	}
 	srv, err := Listen(*addr, store)
 	if err != nil {
@@ -80,7 +92,7 @@ func main() {
 }
 
 // openStore makes the store the flags ask for.
-func openStore(kind string, shards, sizeHint int, limit int64) (Store, error) {
+func openStore(kind string, shards, sizeHint int, limit, retain int64) (Store, error) {
 	switch kind {
 	case "goheap":
 		if limit > 0 {
@@ -88,7 +100,7 @@ func openStore(kind string, shards, sizeHint int, limit int64) (Store, error) {
 		}
 		return newGoStore(shards, sizeHint), nil
 	case "offheap":
-		s, err := newOffStore(shards, sizeHint, limit)
+		s, err := newOffStoreRetain(shards, sizeHint, limit, retain)
 		if err != nil {
 			return nil, err // not a nil *offStore inside a non-nil Store
 		}

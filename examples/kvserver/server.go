@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/offheap/offheap/arena"
-	"github.com/tidwall/redcon"
 )
 
 // maxShownName bounds how much of an unknown command's name an error
@@ -20,7 +19,6 @@ const maxShownName = 64
 type Server struct {
 	store   Store
 	started time.Time
-	srv     *redcon.Server
 	ln      net.Listener
 	// The opTimers are written by every connection's goroutine and read
 	// by INFO: all atomic (see opTimer).
@@ -28,6 +26,15 @@ type Server struct {
 	writes opTimer       // SET, DEL: time in the store per key
 	late   opTimer       // wake-up lateness of a sleeping goroutine (lateness.go)
 	stop   chan struct{} // closed by Close: stops the lateness probe
+
+	// mu guards conns, the open client connections, and closing (set by
+	// Close: no connection is added after it); conns lets Close close
+	// them. wg counts the connection goroutines, which Close waits for
+	// before closing the store.
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	closing bool
+	wg      sync.WaitGroup
 
 	// closeOnce makes Close idempotent; done is closed when the accept
 	// loop has returned; serveErr is its error (written before done).
@@ -37,49 +44,73 @@ type Server struct {
 	serveErr  error
 }
 
-// connState is one client's scratch space (redcon runs each connection's
-// commands on one goroutine, so it needs no lock): GET copies values into
-// buf, which is reused so that a GET allocates nothing.
-type connState struct {
-	buf []byte
-}
-
-// maxKeptBuf: a connection keeps its GET buffer between commands only up
-// to this size, so one huge value does not pin memory per client.
-const maxKeptBuf = 64 << 10
-
 // Listen starts serving store on addr ("127.0.0.1:0" picks a port).
 func Listen(addr string, store Store) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: store, started: time.Now(), ln: ln, done: make(chan struct{}), stop: make(chan struct{})}
+	s := &Server{store: store, started: time.Now(), ln: ln, done: make(chan struct{}), stop: make(chan struct{}),
+		conns: map[net.Conn]struct{}{}}
 	go probeLateness(&s.late, s.stop)
-	s.srv = redcon.NewServer(addr, s.handle,
-		func(c redcon.Conn) bool { c.SetContext(&connState{}); return true },
-		nil)
 	go func() {
-		s.serveErr = s.srv.Serve(ln)
+		s.serveErr = s.accept()
 		close(s.done)
 	}()
 	return s, nil
 }
 
+// accept runs each client connection on its own goroutine (conn.go) until
+// the listener is closed; that is Close's doing, not an error.
+func (s *Server) accept() error {
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		s.conns[nc] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			newConn(nc).serve(s.handle)
+			s.mu.Lock()
+			delete(s.conns, nc)
+			s.mu.Unlock()
+		}()
+	}
+}
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Close stops accepting, closes every client connection, then closes the
-// store (which waits for commands still running on each shard). It
-// returns the store's Close error: for offheap, a leak or a failed
-// Verify.
+// Close stops accepting, closes every client connection and waits for
+// their goroutines, then closes the store. It returns the store's Close
+// error: for offheap, a leak or a failed Verify.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
-		// Closing the listener ourselves (rather than redcon's
-		// Server.Close, which fails if Serve has not started yet) makes
-		// Serve return; before it does it closes every client connection.
 		err := s.ln.Close()
 		<-s.done
+		s.mu.Lock()
+		s.closing = true
+		for nc := range s.conns {
+			nc.Close() // its goroutine's read fails, and it returns
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
 		close(s.stop)
 		s.closeErr = errors.Join(err, s.serveErr, s.store.Close())
 	})
@@ -89,14 +120,11 @@ func (s *Server) Close() error {
 // Done is closed when the server stops accepting connections.
 func (s *Server) Done() <-chan struct{} { return s.done }
 
-func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
-	st, _ := conn.Context().(*connState)
-	if st == nil {
-		st = &connState{}
-		conn.SetContext(st)
-	}
+// handle runs one command; cmd[0] is its name. The arguments are slices of
+// the connection's input buffer, valid only during the call.
+func (s *Server) handle(conn *conn, cmd [][]byte) {
 	var lower [16]byte
-	name := cmd.Args[0]
+	name := cmd[0]
 	if len(name) <= len(lower) {
 		for i, c := range name {
 			if 'A' <= c && c <= 'Z' {
@@ -106,14 +134,14 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 		}
 		name = lower[:len(name)]
 	}
-	args := cmd.Args[1:]
+	args := cmd[1:]
 	switch string(name) {
 	case "get":
 		if !arity(conn, "get", args, 1, 1) {
 			return
 		}
 		t0 := time.Now()
-		v, ok, err := s.store.Get(st.buf[:0], args[0])
+		v, ok, err := s.store.Get(conn.buf[:0], args[0])
 		s.reads.record(time.Since(t0))
 		if err != nil {
 			writeErr(conn, err)
@@ -125,7 +153,7 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 			conn.WriteBulk(v)
 		}
 		if cap(v) <= maxKeptBuf {
-			st.buf = v[:0]
+			conn.buf = v[:0] // reused by the next GET: no allocation per GET
 		}
 	case "set":
 		if !arity(conn, "set", args, 2, -1) {
@@ -245,13 +273,13 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 		conn.WriteString("OK")
 		conn.Close()
 	default:
-		conn.WriteError("ERR unknown command '" + shown(cmd.Args[0]) + "'")
+		conn.WriteError("ERR unknown command '" + shown(cmd[0]) + "'")
 	}
 }
 
 // arity checks that a command has between min and max arguments (max -1:
 // no upper bound) and writes Redis's error if not.
-func arity(conn redcon.Conn, name string, args [][]byte, min, max int) bool {
+func arity(conn *conn, name string, args [][]byte, min, max int) bool {
 	if len(args) < min || (max >= 0 && len(args) > max) {
 		conn.WriteError("ERR wrong number of arguments for '" + name + "' command")
 		return false
@@ -260,7 +288,7 @@ func arity(conn redcon.Conn, name string, args [][]byte, min, max int) bool {
 }
 
 // writeErr maps store errors to Redis's error replies.
-func writeErr(conn redcon.Conn, err error) {
+func writeErr(conn *conn, err error) {
 	switch {
 	case errors.Is(err, arena.ErrOutOfMemory):
 		conn.WriteError("OOM command not allowed when used memory > 'maxmemory': " + err.Error())

@@ -24,6 +24,14 @@ type offStore struct {
 	// the size of the value they replace or remove.
 	entryHeader uint64
 
+	// defrag counts the active defragger's work (defrag.go); defragStop
+	// and defragDone are set by startDefrag before serving (nil: no
+	// defragger), then only read: Close closes defragStop and waits for
+	// defragDone.
+	defrag     defragStats
+	defragStop chan struct{}
+	defragDone chan struct{}
+
 	// final is the heap's Stats taken by Close after every map was closed
 	// and before the heap was: what the e2e test checks for balance.
 	// Written once by Close, read after it returns.
@@ -52,18 +60,34 @@ type offShard struct {
 //   - Scavenger: the defaults: memory free for 1 s goes back to the
 //     kernel, keeping 64 MiB + 10 % of the in-use bytes for reuse, so a
 //     cache that deletes and refills at a steady rate does not fault the
-//     same pages in and out.
+//     same pages in and out. -retain sets the 64 MiB part (retain below:
+//     < 0 the default, 0 none): a server that wants RSS to follow its
+//     data closely after mass deletes sets it low.
 //   - HugePages: off. With 4 KiB pages memory freed inside a 2 MiB range
 //     can go back to the kernel; THP would keep whole huge pages resident
 //     and khugepaged's collapsing adds pauses of its own.
 //   - Debug, GuardSampleRate, ProfileRate: off; they cost time on every
 //     allocation.
-func offheapConfig(limit int64) arena.Config {
-	return arena.Config{MemoryLimit: limit, Name: "kvserver"}
+func offheapConfig(limit, retain int64) arena.Config {
+	cfg := arena.Config{MemoryLimit: limit, Name: "kvserver"}
+	switch {
+	case retain == 0:
+		cfg.RetainBytes = -1 // arena: negative is none, 0 the default
+	case retain > 0:
+		cfg.RetainBytes = retain
+	}
+	return cfg
 }
 
+// newOffStore makes the store with the scavenger's default retention.
 func newOffStore(shards, sizeHint int, limit int64) (*offStore, error) {
-	h, err := arena.NewHeap(offheapConfig(limit))
+	return newOffStoreRetain(shards, sizeHint, limit, -1)
+}
+
+// newOffStoreRetain is newOffStore keeping retain bytes of free memory
+// for reuse (see offheapConfig).
+func newOffStoreRetain(shards, sizeHint int, limit, retain int64) (*offStore, error) {
+	h, err := arena.NewHeap(offheapConfig(limit, retain))
 	if err != nil {
 		return nil, err
 	}
@@ -249,12 +273,16 @@ func (s *offStore) Info(w *infoWriter) {
 	w.u64("offheap_scavenge_cycles", st.ScavengeCycles)
 	w.dur("offheap_scavenge_time_seconds", st.ScavengeTime)
 	w.dur("offheap_scavenge_max_lock_hold_seconds", st.ScavengeMaxLockHold)
+	w.u64("offheap_scavenge_goal", st.ScavengeGoal)
+	w.u64("offheap_scavenge_free_committed", st.ScavengeFreeCommitted)
+	s.defragInfo(w)
 }
 
 // Close closes every map, then checks that the heap balances (no object
 // left live, Verify clean), then closes the heap. A leak or a Verify
 // failure is returned, after the heap is closed either way.
 func (s *offStore) Close() error {
+	s.stopDefrag() // it takes shard locks and steps the maps
 	var errs []error
 	for i := range s.shards {
 		sh := &s.shards[i]
