@@ -22,6 +22,7 @@ func (h *Heap) cacheSpan(cl uint8, pc *pages.Cache) (*spans.Span, error) {
 		n, bad = h.collect(s)
 		s.SetAllocated(s.Allocated() - n)
 		s.SetOwner(spans.OwnerTransit)
+		c.cached.Add(1)
 	}
 	c.mu.Unlock()
 	if bad.N > 0 {
@@ -33,7 +34,11 @@ func (h *Heap) cacheSpan(cl uint8, pc *pages.Cache) (*spans.Span, error) {
 	if s != nil {
 		return s, nil
 	}
-	return h.allocSpan(sizeclasses.Pages(cl), cl, pc)
+	s, err := h.allocSpan(sizeclasses.Pages(cl), cl, pc)
+	if err == nil {
+		c.cached.Add(1)
+	}
+	return s, err
 }
 
 // uncacheSpan takes a span the caller holds in transit back to the central
@@ -53,6 +58,7 @@ func (h *Heap) uncacheSpan(s *spans.Span) (bad spans.BadFree) {
 	_, bad = h.collect(s)
 	n := s.CountAllocated()
 	c := &h.central[s.Class]
+	c.cached.Add(-1)
 	c.mu.Lock()
 	s.SetOwner(spans.OwnerCentral)
 	got, bad2 := h.collect(s)
