@@ -37,8 +37,10 @@ type Cache struct {
 	pmu    sync.Mutex // race builds: guards a per-P cache
 	closed bool
 	// emptyWindows is the heap's (copied here so that localFree stays
-	// small enough to inline).
+	// small enough to inline); debug is Config.Debug (copied for
+	// freeOwned: debug frees poison, in Heap.free).
 	emptyWindows bool
+	debug        bool
 	// seq is odd while the owner is inside a fast section (normal builds,
 	// sync_norace.go: written by the owner with plain stores, read
 	// atomically by Close).
@@ -96,6 +98,11 @@ type classCache struct {
 	spill   uint64
 	granted uint32
 
+	// mallocs and frees point to the cache's counters of the class (cnt),
+	// for take and the local free: one load and no index arithmetic on
+	// the fast paths.
+	mallocs, frees *uint64
+
 	// The spans owned, the current one among them: owned[i] has
 	// OwnerSlot i. ready bit i: owned[i] (not current) had a local free
 	// since it was last current, so it has a free slot. limit is the
@@ -130,7 +137,10 @@ func (dst *cacheCounters) fold(src *cacheCounters) {
 // NewCache returns a Cache for one worker goroutine. The per-P caches
 // behind Heap.Alloc are made by it too (pcache.go).
 func (h *Heap) NewCache() *Cache {
-	c := &Cache{h: h, cnt: new(cacheCounters), emptyWindows: h.emptyWindows}
+	c := &Cache{h: h, cnt: new(cacheCounters), emptyWindows: h.emptyWindows, debug: h.cfg.Debug}
+	for cl := range c.cls {
+		c.cls[cl].mallocs, c.cls[cl].frees = &c.cnt.mallocs[cl], &c.cnt.frees[cl]
+	}
 	h.statsMu.Lock()
 	h.nextID++
 	c.id = h.nextID
@@ -180,6 +190,13 @@ func (c *Cache) allocSlowEntered(size int) (unsafe.Pointer, error) {
 	return h.allocLarge(size, &c.pc)
 }
 
+// inlineClearMax is the largest object take clears with two word stores
+// of its own (every class size is a multiple of 8) rather than a memclr
+// call, which with the registers it spills cost about 30 instructions a
+// 16-byte allocation under callgrind. Larger inline clears would not fit
+// take in the inliner's budget.
+const inlineClearMax = 16
+
 // take hands out the lowest free slot of the window (cc.free != 0),
 // cleared if the span needs it: frees leave objects as they are, so zeroing
 // happens here, on a line the caller is about to write anyway, and not on
@@ -193,10 +210,16 @@ func (c *Cache) take(cc *classCache, cl uint8) unsafe.Pointer {
 	idx := cc.word*64 + i
 	p := unsafe.Add(cc.basep, idx*cc.size)
 	if cc.needzero {
-		clear(unsafe.Slice((*byte)(p), cc.size))
+		if cc.size <= inlineClearMax {
+			// The first and last words: both bytes of 16, one twice of 8.
+			*(*uint64)(p) = 0
+			*(*uint64)(unsafe.Add(p, cc.size-8)) = 0
+		} else {
+			clear(unsafe.Slice((*byte)(p), cc.size))
+		}
 	}
 	*(*uint8)(unsafe.Add(cc.slots, idx)) = spans.SlotAllocated
-	bump(&c.cnt.mallocs[cl])
+	bump(cc.mallocs)
 	return p
 }
 
@@ -491,18 +514,53 @@ func (c *Cache) Free(p unsafe.Pointer) error {
 		c.closeCache()
 		return ErrClosed
 	}
-	return c.h.free(c, 0, p, c.h.spans.Lookup(uintptr(p)))
+	s := c.h.spans.Lookup(uintptr(p))
+	if s != nil && c.freeOwned(s, uintptr(p)) {
+		c.closeCache()
+		return nil
+	}
+	return c.h.free(c, 0, p, s)
+}
+
+// freeOwned is the common free in a fast section, kept apart from
+// Heap.free (which checks and handles every case, and costs a call with
+// many arguments and spills): an allocated object, not a profile sample,
+// of a span c owns, outside debug mode. It performs the free and reports
+// true, or changes nothing and reports false for Heap.free to sort out
+// (errors included). The checks are Heap.free's: the address is the start
+// of an object of the span and its slot is allocated with no remote free
+// pending on it. The owner test makes the span safe to use: no one else
+// can free or reuse a span c owns, so the record Lookup found is stable.
+//
+// Only small-object spans ever have a cache as owner (class-0 spans keep
+// the OwnerCentral a fresh record gets, and cache IDs start at 1), so the
+// owner test also refuses class 0.
+func (c *Cache) freeOwned(s *spans.Span, addr uintptr) bool {
+	if s.Owner() != c.id || c.debug {
+		return false
+	}
+	cl := s.Class
+	off := addr - s.Base
+	idx := sizeclasses.ObjIndex(cl, off)
+	if idx*uintptr(s.ElemSize) != off || idx >= uintptr(s.NElems) ||
+		*s.Slot(idx) != spans.SlotAllocated || (s.Pending() != 0 && s.FreedBit(idx)) {
+		return false
+	}
+	s.SetNeedZero()
+	cc := &c.cls[cl]
+	c.localFree(cc, s, idx)
+	bump(cc.frees)
+	return true
 }
 
 // localFree frees slot idx of class cl in a span this cache owns. The
 // object keeps its data: the caller (Heap.free) marks the span as needing
 // zeroing, and the allocation that hands the slot out again clears it
 // (take); the caller counts the free too. Kept small enough to inline.
-func (c *Cache) localFree(s *spans.Span, idx uintptr, cl uint8) {
+func (c *Cache) localFree(cc *classCache, s *spans.Span, idx uintptr) {
 	*s.Slot(idx) = spans.SlotFree
-	cc := &c.cls[cl]
 	if cc.span != s {
-		cc.ready |= 1 << s.OwnerSlot()
+		cc.ready |= 1 << (s.OwnerSlot() % maxOwned) // (no shift-overflow code)
 	} else if idx/64 == cc.word {
 		// With windows kept empty (emptyWindows), the slot goes back
 		// through the slow path, which checks its poison or guards it.
