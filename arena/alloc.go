@@ -208,7 +208,7 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		// fixed or, if this was its last live object, to be freed. Only
 		// those take the class lock (remoteCentral says when).
 		n := s.NotePending()
-		if s.Owner() == spans.OwnerCentral && (n == 1 || n >= int32(s.Allocated())) {
+		if s.Owner() == spans.OwnerCentral && (n == relistAt(s) || n >= int32(s.Allocated())) {
 			h.toSlow(c)
 			h.remoteCentralLeave(s, cl, gen, n)
 			if counted {

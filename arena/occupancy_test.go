@@ -10,8 +10,9 @@ import (
 // TestSpanOccupancyStats fills five spans of one class through a Cache,
 // frees a different share of each locally, hands them back with Close and
 // checks that Stats files each span in the bucket of its fill, counts the
-// spans while the cache holds them, and prices the sparse one. A remote
-// free into the full span then moves it to the fullest partial bucket.
+// spans while the cache holds them, and prices the sparse one. Remote
+// frees into the full span then move it to the fullest partial bucket
+// once relistAt of them are pending, not before.
 func TestSpanOccupancyStats(t *testing.T) {
 	h := newTestHeap(t, quiet(Config{Reserve: 64 << 20}))
 	const size = 64
@@ -63,15 +64,28 @@ func TestSpanOccupancyStats(t *testing.T) {
 	}
 	verifyOK(t, h)
 
-	if err := h.Free(bySpan[order[4]][0]); err != nil {
-		t.Fatal(err)
+	// Remote frees into the full span: it stays full (its frees wait)
+	// until relistAt of them are pending, then moves to the partial
+	// bucket of its live objects.
+	full := bySpan[order[4]]
+	at := int(relistAt(h.spans.Lookup(uintptr(full[0]))))
+	if at < 2 {
+		t.Fatalf("relistAt %d for a %d-object span: nothing to batch", at, nobj)
 	}
-	st = h.Stats()
-	want = [SpanOccupancyBuckets]uint64{1, 1, 1, 2, 0}
-	if st.SpanOccupancy != want {
-		t.Fatalf("after a remote free into the full span: occupancy %v, want %v", st.SpanOccupancy, want)
+	for i, p := range full[:at] {
+		if err := h.Free(p); err != nil {
+			t.Fatal(err)
+		}
+		want = [SpanOccupancyBuckets]uint64{1, 1, 1, 1, 1}
+		if i == at-1 {
+			want = [SpanOccupancyBuckets]uint64{1, 1, 1, 2, 0}
+		}
+		if st = h.Stats(); st.SpanOccupancy != want {
+			t.Fatalf("after %d remote frees into the full span (relistAt %d): occupancy %v, want %v",
+				i+1, at, st.SpanOccupancy, want)
+		}
+		verifyOK(t, h)
 	}
-	verifyOK(t, h)
 	if OccupancyFull != 4 || SpanOccupancyBuckets != 5 {
 		t.Fatalf("bucket names assume quarters: full %d of %d", OccupancyFull, SpanOccupancyBuckets)
 	}

@@ -90,9 +90,11 @@ type Stats struct {
 	// span was last listed, under 25 %, 25-50 %, 50-75 % and at least
 	// 75 % of its slots (the bucket caches refill from fullest first);
 	// index 4 is the full spans (no free slot when listed). A span is
-	// listed when a cache hands it back, or moved from full to partial on
-	// its first remote free; the remote frees that reach a listed span
-	// after that take no lock and do not move it, so a span may be
+	// listed when a cache hands it back; a full one is moved to a
+	// partial bucket once an eighth of its slots (at least 4, or half of
+	// a smaller span) have been freed remotely, the frees before that
+	// waiting uncollected (central.go, relistAt). Other remote frees into
+	// a listed span take no lock and do not move it, so a span may be
 	// emptier than its bucket says until a cache takes it (or its last
 	// object is freed and the span with it). Index it with the Occupancy*
 	// constants.
@@ -125,7 +127,7 @@ const (
 	Occupancy25to50  = 1              // partial, 25 % <= live < 50 %
 	Occupancy50to75  = 2              // partial, 50 % <= live < 75 %
 	Occupancy75Plus  = 3              // partial, live >= 75 % (at least one slot free)
-	OccupancyFull    = partialBuckets // full: no free slot when listed (partialBuckets is 4: quarters)
+	OccupancyFull    = partialBuckets // full: no free slot when listed, fewer than relistAt remote frees since (partialBuckets is 4: quarters)
 )
 
 // ClassStats describes one size class.
