@@ -30,7 +30,7 @@ func (h *Heap) Alloc(size int) (unsafe.Pointer, error) {
 	}
 	if c := h.fastP(pid); c != nil {
 		if cc := &c.cls[cl]; cc.free != 0 {
-			p := c.take(cc, cl)
+			p := c.take(cc)
 			h.fastPDone(c)
 			h.closeFast()
 			return p, nil

@@ -166,7 +166,7 @@ func (c *Cache) Alloc(size int) (unsafe.Pointer, error) {
 				c.closeCache()
 				return nil, ErrClosed
 			}
-			p := c.take(cc, cl)
+			p := c.take(cc)
 			c.closeCache()
 			return p, nil
 		}
@@ -204,7 +204,7 @@ const inlineClearMax = 16
 // free lies on memory allocSpan knew or made zero, and is not cleared.
 // The clear cannot fault into the kernel: a slot that needs it was written
 // by its previous owner, and in-use spans are never released.
-func (c *Cache) take(cc *classCache, cl uint8) unsafe.Pointer {
+func (c *Cache) take(cc *classCache) unsafe.Pointer {
 	i := uintptr(bits.TrailingZeros64(cc.free))
 	cc.free &= cc.free - 1
 	idx := cc.word*64 + i
@@ -482,14 +482,14 @@ func (c *Cache) slowStep(cl uint8, noGuard bool, f *checkFault) slowResult {
 		return c.slowStepSampled(cc, cl, noGuard, f)
 	}
 	if cc.free != 0 {
-		return slowResult{p: c.take(cc, cl), act: actDone}
+		return slowResult{p: c.take(cc), act: actDone}
 	}
 	ok, bad := c.refill(cc, f)
 	switch {
 	case bad:
 		return slowResult{act: actCorrupt}
 	case ok:
-		return slowResult{p: c.take(cc, cl), act: actDone}
+		return slowResult{p: c.take(cc), act: actDone}
 	}
 	return slowResult{act: actNeedSpan, old: c.evictFor(cl)}
 }
