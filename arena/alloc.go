@@ -30,7 +30,10 @@ func (h *Heap) Alloc(size int) (unsafe.Pointer, error) {
 	}
 	if c := h.fastP(pid); c != nil {
 		if cc := &c.cls[cl]; cc.free != 0 {
-			p := c.take(cc)
+			p := c.takeSlot(cc)
+			if cc.needzero {
+				clearObj(p, cc.size)
+			}
 			h.fastPDone(c)
 			h.closeFast()
 			return p, nil
