@@ -30,7 +30,10 @@ func (h *Heap) Alloc(size int) (unsafe.Pointer, error) {
 	}
 	if c := h.fastP(pid); c != nil {
 		if cc := &c.cls[cl]; cc.free != 0 {
-			p := c.take(cc, cl)
+			p := c.takeSlot(cc)
+			if cc.needzero {
+				clearObj(p, cc.size)
+			}
 			h.fastPDone(c)
 			h.closeFast()
 			return p, nil
@@ -49,7 +52,19 @@ func (h *Heap) Free(p unsafe.Pointer) error {
 		h.closeFast()
 		return ErrClosed
 	}
-	return h.free(nil, pid, p, h.spans.Lookup(uintptr(p)))
+	s := h.spans.Lookup(uintptr(p))
+	if s != nil {
+		// The common case first (Cache.freeOwned), with the P's cache.
+		if c := h.fastP(pid); c != nil {
+			ok := c.freeOwned(s, uintptr(p))
+			h.fastPDone(c)
+			if ok {
+				h.closeFast()
+				return nil
+			}
+		}
+	}
+	return h.free(nil, pid, p, s)
 }
 
 // allocLargeEntered is allocLarge in a slow section (closing.go), for the
@@ -155,7 +170,7 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		switch {
 		case s.Owner() == c.id:
 			s.SetNeedZero()
-			c.localFree(s, idx, cl)
+			c.localFree(&c.cls[cl], s, idx)
 			bump(&c.cnt.frees[cl])
 			local = true
 		case !s.MarkFreed(idx):
@@ -168,7 +183,7 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		switch {
 		case ppc != nil && s.Owner() == ppc.id:
 			s.SetNeedZero()
-			ppc.localFree(s, idx, cl)
+			ppc.localFree(&ppc.cls[cl], s, idx)
 			bump(&ppc.cnt.frees[cl])
 			local = true
 		case !s.MarkFreed(idx):
@@ -196,7 +211,7 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		// fixed or, if this was its last live object, to be freed. Only
 		// those take the class lock (remoteCentral says when).
 		n := s.NotePending()
-		if s.Owner() == spans.OwnerCentral && (n == 1 || n >= int32(s.Allocated())) {
+		if s.Owner() == spans.OwnerCentral && (n == relistAt(s) || n >= int32(s.Allocated())) {
 			h.toSlow(c)
 			h.remoteCentralLeave(s, cl, gen, n)
 			if counted {

@@ -37,8 +37,10 @@ type Cache struct {
 	pmu    sync.Mutex // race builds: guards a per-P cache
 	closed bool
 	// emptyWindows is the heap's (copied here so that localFree stays
-	// small enough to inline).
+	// small enough to inline); debug is Config.Debug (copied for
+	// freeOwned: debug frees poison, in Heap.free).
 	emptyWindows bool
+	debug        bool
 	// seq is odd while the owner is inside a fast section (normal builds,
 	// sync_norace.go: written by the owner with plain stores, read
 	// atomically by Close).
@@ -96,6 +98,11 @@ type classCache struct {
 	spill   uint64
 	granted uint32
 
+	// mallocs and frees point to the cache's counters of the class (cnt),
+	// for take and the local free: one load and no index arithmetic on
+	// the fast paths.
+	mallocs, frees *uint64
+
 	// The spans owned, the current one among them: owned[i] has
 	// OwnerSlot i. ready bit i: owned[i] (not current) had a local free
 	// since it was last current, so it has a free slot. limit is the
@@ -130,7 +137,10 @@ func (dst *cacheCounters) fold(src *cacheCounters) {
 // NewCache returns a Cache for one worker goroutine. The per-P caches
 // behind Heap.Alloc are made by it too (pcache.go).
 func (h *Heap) NewCache() *Cache {
-	c := &Cache{h: h, cnt: new(cacheCounters), emptyWindows: h.emptyWindows}
+	c := &Cache{h: h, cnt: new(cacheCounters), emptyWindows: h.emptyWindows, debug: h.cfg.Debug}
+	for cl := range c.cls {
+		c.cls[cl].mallocs, c.cls[cl].frees = &c.cnt.mallocs[cl], &c.cnt.frees[cl]
+	}
 	h.statsMu.Lock()
 	h.nextID++
 	c.id = h.nextID
@@ -156,7 +166,10 @@ func (c *Cache) Alloc(size int) (unsafe.Pointer, error) {
 				c.closeCache()
 				return nil, ErrClosed
 			}
-			p := c.take(cc, cl)
+			p := c.takeSlot(cc)
+			if cc.needzero {
+				clearObj(p, cc.size)
+			}
 			c.closeCache()
 			return p, nil
 		}
@@ -186,18 +199,47 @@ func (c *Cache) allocSlowEntered(size int) (unsafe.Pointer, error) {
 // the (often cold) line a free touches. A slot of a span that never had a
 // free lies on memory allocSpan knew or made zero, and is not cleared.
 // The clear cannot fault into the kernel: a slot that needs it was written
-// by its previous owner, and in-use spans are never released.
-func (c *Cache) take(cc *classCache, cl uint8) unsafe.Pointer {
+// by its previous owner, and in-use spans are never released. The fast
+// paths (Cache.Alloc, Heap.Alloc) call takeSlot and clearObj themselves,
+// which keeps both within the inliner's budget.
+func (c *Cache) take(cc *classCache) unsafe.Pointer {
+	p := c.takeSlot(cc)
+	if cc.needzero {
+		clearObj(p, cc.size)
+	}
+	return p
+}
+
+// takeSlot is take without the clear: the caller clears the object if
+// cc.needzero.
+func (c *Cache) takeSlot(cc *classCache) unsafe.Pointer {
 	i := uintptr(bits.TrailingZeros64(cc.free))
 	cc.free &= cc.free - 1
 	idx := cc.word*64 + i
-	p := unsafe.Add(cc.basep, idx*cc.size)
-	if cc.needzero {
-		clear(unsafe.Slice((*byte)(p), cc.size))
-	}
 	*(*uint8)(unsafe.Add(cc.slots, idx)) = spans.SlotAllocated
-	bump(&c.cnt.mallocs[cl])
-	return p
+	bump(cc.mallocs)
+	return unsafe.Add(cc.basep, idx*cc.size)
+}
+
+// clearObj zeroes the size bytes at p (size a multiple of 8, as every
+// class size is). Objects of up to 64 bytes are cleared with word stores
+// of their own, overlapping where the size is not a power of two: a
+// memclr call, with the registers it makes the caller spill, cost about 35
+// instructions a 16- or 64-byte allocation under callgrind.
+func clearObj(p unsafe.Pointer, size uintptr) {
+	switch {
+	case size <= 16: // the first and last words: one twice for 8 bytes
+		*(*uint64)(p) = 0
+		*(*uint64)(unsafe.Add(p, size-8)) = 0
+	case size <= 32: // 24 or 32: two words each from both ends
+		*(*[2]uint64)(p) = [2]uint64{}
+		*(*[2]uint64)(unsafe.Add(p, size-16)) = [2]uint64{}
+	case size <= 64: // 48 or 64: four words each from both ends
+		*(*[4]uint64)(p) = [4]uint64{}
+		*(*[4]uint64)(unsafe.Add(p, size-32)) = [4]uint64{}
+	default:
+		clear(unsafe.Slice((*byte)(p), size))
+	}
 }
 
 // refillWindow finds another word of the span with free slots, collecting
@@ -459,14 +501,14 @@ func (c *Cache) slowStep(cl uint8, noGuard bool, f *checkFault) slowResult {
 		return c.slowStepSampled(cc, cl, noGuard, f)
 	}
 	if cc.free != 0 {
-		return slowResult{p: c.take(cc, cl), act: actDone}
+		return slowResult{p: c.take(cc), act: actDone}
 	}
 	ok, bad := c.refill(cc, f)
 	switch {
 	case bad:
 		return slowResult{act: actCorrupt}
 	case ok:
-		return slowResult{p: c.take(cc, cl), act: actDone}
+		return slowResult{p: c.take(cc), act: actDone}
 	}
 	return slowResult{act: actNeedSpan, old: c.evictFor(cl)}
 }
@@ -491,18 +533,53 @@ func (c *Cache) Free(p unsafe.Pointer) error {
 		c.closeCache()
 		return ErrClosed
 	}
-	return c.h.free(c, 0, p, c.h.spans.Lookup(uintptr(p)))
+	s := c.h.spans.Lookup(uintptr(p))
+	if s != nil && c.freeOwned(s, uintptr(p)) {
+		c.closeCache()
+		return nil
+	}
+	return c.h.free(c, 0, p, s)
+}
+
+// freeOwned is the common free in a fast section, kept apart from
+// Heap.free (which checks and handles every case, and costs a call with
+// many arguments and spills): an allocated object, not a profile sample,
+// of a span c owns, outside debug mode. It performs the free and reports
+// true, or changes nothing and reports false for Heap.free to sort out
+// (errors included). The checks are Heap.free's: the address is the start
+// of an object of the span and its slot is allocated with no remote free
+// pending on it. The owner test makes the span safe to use: no one else
+// can free or reuse a span c owns, so the record Lookup found is stable.
+//
+// Only small-object spans ever have a cache as owner (class-0 spans keep
+// the OwnerCentral a fresh record gets, and cache IDs start at 1), so the
+// owner test also refuses class 0.
+func (c *Cache) freeOwned(s *spans.Span, addr uintptr) bool {
+	if s.Owner() != c.id || c.debug {
+		return false
+	}
+	cl := s.Class
+	off := addr - s.Base
+	idx := sizeclasses.ObjIndex(cl, off)
+	if idx*uintptr(s.ElemSize) != off || idx >= uintptr(s.NElems) ||
+		*s.Slot(idx) != spans.SlotAllocated || (s.Pending() != 0 && s.FreedBit(idx)) {
+		return false
+	}
+	s.SetNeedZero()
+	cc := &c.cls[cl]
+	c.localFree(cc, s, idx)
+	bump(cc.frees)
+	return true
 }
 
 // localFree frees slot idx of class cl in a span this cache owns. The
 // object keeps its data: the caller (Heap.free) marks the span as needing
 // zeroing, and the allocation that hands the slot out again clears it
 // (take); the caller counts the free too. Kept small enough to inline.
-func (c *Cache) localFree(s *spans.Span, idx uintptr, cl uint8) {
+func (c *Cache) localFree(cc *classCache, s *spans.Span, idx uintptr) {
 	*s.Slot(idx) = spans.SlotFree
-	cc := &c.cls[cl]
 	if cc.span != s {
-		cc.ready |= 1 << s.OwnerSlot()
+		cc.ready |= 1 << (s.OwnerSlot() % maxOwned) // (no shift-overflow code)
 	} else if idx/64 == cc.word {
 		// With windows kept empty (emptyWindows), the slot goes back
 		// through the slow path, which checks its poison or guards it.

@@ -22,6 +22,7 @@ func (h *Heap) cacheSpan(cl uint8, pc *pages.Cache) (*spans.Span, error) {
 		n, bad = h.collect(s)
 		s.SetAllocated(s.Allocated() - n)
 		s.SetOwner(spans.OwnerTransit)
+		c.cached.Add(1)
 	}
 	c.mu.Unlock()
 	if bad.N > 0 {
@@ -33,7 +34,11 @@ func (h *Heap) cacheSpan(cl uint8, pc *pages.Cache) (*spans.Span, error) {
 	if s != nil {
 		return s, nil
 	}
-	return h.allocSpan(sizeclasses.Pages(cl), cl, pc)
+	s, err := h.allocSpan(sizeclasses.Pages(cl), cl, pc)
+	if err == nil {
+		c.cached.Add(1)
+	}
+	return s, err
 }
 
 // uncacheSpan takes a span the caller holds in transit back to the central
@@ -53,6 +58,7 @@ func (h *Heap) uncacheSpan(s *spans.Span) (bad spans.BadFree) {
 	_, bad = h.collect(s)
 	n := s.CountAllocated()
 	c := &h.central[s.Class]
+	c.cached.Add(-1)
 	c.mu.Lock()
 	s.SetOwner(spans.OwnerCentral)
 	got, bad2 := h.collect(s)
@@ -158,16 +164,42 @@ func (h *Heap) raise(msg string) {
 	panic(msg)
 }
 
+// relistDiv sets how many remote frees a full central span waits for
+// before it moves to the partial lists: an eighth of its slots (at least
+// one). Moving it on its first free, as before, made every cache refill
+// in a workload whose live set outgrows the caches (larson with 100,000
+// objects per worker) take a span with one or two free slots, one class
+// lock round trip per one or two allocations; Go's sweeper likewise
+// reclaims a span's frees in batches. The price is memory: a full span
+// may hold up to an eighth of its slots freed and not yet reusable (they
+// are reused once it is relisted, or the span freed when its last object
+// goes).
+const relistDiv = 8
+
+// relistMin is the least relistAt for spans of 8 objects or more (half
+// the slots for smaller ones): the classes larson's sizes mostly fall in
+// (hundreds of bytes) have 8 to 32 objects a span, where an eighth is one
+// to four, and a refill taking one object per class lock round trip is
+// what relistDiv is there to avoid.
+const relistMin = 4
+
+// relistAt is the pending remote-free count at which the freer that
+// reaches it moves the full central span s to the partial lists.
+func relistAt(s *spans.Span) int32 {
+	return int32(max(s.NElems/relistDiv, min(s.NElems/2, relistMin), 1))
+}
+
 // remoteCentral follows a remote free (its bit set, pending counted as n)
 // into a span no cache owned when the freer looked. Most such frees take
 // no lock: the bit waits for whoever next takes the span. The class lock
-// is taken only for the span's first uncollected free, to move it from
-// the full list to the partial one, and when every live object of the span
-// has been freed, to collect and free the span. gen is the record
+// is taken only by the free that brings the span's uncollected frees to
+// relistAt, to move it from the full list to the partial one, and when
+// every live object of the span has been freed, to collect and free the
+// span. gen is the record
 // generation the freer saw before setting its bit: if the record was
 // reused since, the span it freed into is gone and there is nothing to do.
 func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
-	if n != 1 && n < int32(s.Allocated()) {
+	if n != relistAt(s) && n < int32(s.Allocated()) {
 		return
 	}
 	c := &h.central[cl]

@@ -62,12 +62,18 @@
 // collects freed bits with an atomic swap when its window runs dry. Spans
 // that no cache owns sit on per-class central lists (partial and full)
 // under a per-class lock. A remote free into such a span also just sets
-// its bit and counts it; it takes the class lock only for the span's
-// first uncollected free (to move it from full to partial) and for its
-// last live object (to free the span back to the page allocator). A cache
-// taking a span from the partial lists collects its bits. So in the
+// its bit and counts it; it takes the class lock only when the span's
+// uncollected frees reach an eighth of its slots (at least 4: relistAt in
+// central.go), to move it from full to partial, and for its last live
+// object (to free the span back to the page allocator). A cache taking a
+// span from the partial lists collects its bits. So in the
 // producer/consumer shape, where most frees are remote, the class lock is
-// taken a few times per span, not once per free. The partial list is four
+// taken a few times per span, not once per free; and a cache refilling
+// from a full span that has been freed into gets a batch of free slots
+// per lock round trip, not the one or two it got when spans moved on
+// their first free (larson with a live set too big for the caches spent
+// its time there). The price is that up to an eighth of a full span (half
+// of a span of fewer than 8 objects) may be freed and not yet reusable. The partial list is four
 // lists by occupancy (as of when the span was listed), and a cache takes
 // the fullest span there is: new objects fill dense spans while sparse
 // ones drain and are freed, so after a mass delete the heap shrinks back
@@ -77,7 +83,10 @@
 // line (state, owner, class, base, size, and the count of pending remote
 // frees) and the slot's state byte; the freed bitmap only when a remote
 // free is pending or the free is itself remote. It does not touch the
-// object.
+// object. The common free, into a span the freeing cache owns, runs in
+// Cache.freeOwned (inlined table lookup, the checks, the byte store);
+// everything else goes to Heap.free, which sorts out errors, debug
+// poison, samples and remote frees.
 //
 // Zeroing happens at allocation, not at free. A free leaves the object's
 // bytes as they are (the free of an object whose lines are cold would

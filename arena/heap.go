@@ -133,7 +133,12 @@ type central struct {
 	// none.
 	partial [partialBuckets]spans.List
 	full    spans.List
-	_       [64]byte // keep neighbouring classes' locks on separate lines
+	// cached counts the spans of the class owned by caches (in transit
+	// included): taken by cacheSpan, given back by uncacheSpan. Atomic,
+	// since a fresh span is handed out without the class lock; for
+	// Stats.SpansCached.
+	cached atomic.Int64
+	_      [64]byte // keep neighbouring classes' locks on separate lines
 }
 
 // NewHeap reserves address space and returns an empty heap: cfg.Reserve

@@ -132,7 +132,7 @@ func (c *Cache) takeSampled(cc *classCache, cl uint8, f *poisonFault) (p unsafe.
 	if c.h.cfg.Debug {
 		cc.needzero = false // checkPoison cleared the object
 	}
-	p = c.take(cc, cl)
+	p = c.take(cc)
 	switch {
 	case c.profileDue:
 		c.profileDue = false

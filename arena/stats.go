@@ -84,9 +84,51 @@ type Stats struct {
 	// caches (at most 64 per P or Cache) are not in it.
 	ScavengeFreeCommitted uint64
 
+	// SpanOccupancy counts the small-object spans on the central lists
+	// (spans no cache owns) by how full they are, all classes together:
+	// index 0..3 are the partial spans whose live objects were, when the
+	// span was last listed, under 25 %, 25-50 %, 50-75 % and at least
+	// 75 % of its slots (the bucket caches refill from fullest first);
+	// index 4 is the full spans (no free slot when listed). A span is
+	// listed when a cache hands it back; a full one is moved to a
+	// partial bucket once an eighth of its slots (at least 4, or half of
+	// a smaller span) have been freed remotely, the frees before that
+	// waiting uncollected (central.go, relistAt). Other remote frees into
+	// a listed span take no lock and do not move it, so a span may be
+	// emptier than its bucket says until a cache takes it (or its last
+	// object is freed and the span with it). Index it with the Occupancy*
+	// constants.
+	SpanOccupancy [SpanOccupancyBuckets]uint64
+
+	// SpansCached counts the small-object spans owned by caches (per-P
+	// caches and Caches, in transit between a cache and the central lists
+	// included): their fill is private to the owner, so they are in no
+	// SpanOccupancy bucket. SpansCached plus the sum of SpanOccupancy is
+	// the small-object spans in use (the Classes' Spans) when no
+	// allocation or free runs concurrently.
+	SpansCached uint64
+
+	// SparseSpanBytes is the bytes of the spans in SpanOccupancy's
+	// under-25 % bucket: memory held by nearly empty spans that caches
+	// will refill last (a sign of fragmentation after mass frees).
+	SparseSpanBytes uint64
+
 	// Classes has one entry per size class, index = class; entry 0 is unused.
 	Classes []ClassStats
 }
+
+// SpanOccupancyBuckets is the number of entries of Stats.SpanOccupancy
+// (and ClassStats.SpanOccupancy): four partial buckets and the full one.
+const SpanOccupancyBuckets = partialBuckets + 1
+
+// Indexes into Stats.SpanOccupancy.
+const (
+	OccupancyUnder25 = 0              // partial, live objects < 25 % of slots when listed
+	Occupancy25to50  = 1              // partial, 25 % <= live < 50 %
+	Occupancy50to75  = 2              // partial, 50 % <= live < 75 %
+	Occupancy75Plus  = 3              // partial, live >= 75 % (at least one slot free)
+	OccupancyFull    = partialBuckets // full: no free slot when listed, fewer than relistAt remote frees since (partialBuckets is 4: quarters)
+)
 
 // ClassStats describes one size class.
 type ClassStats struct {
@@ -96,6 +138,11 @@ type ClassStats struct {
 	SpanBytes uint64 // bytes in one span of this class
 	Mallocs   uint64
 	Frees     uint64
+
+	// SpanOccupancy and SpansCached split Spans as Stats' fields of the
+	// same names do, for this class alone.
+	SpanOccupancy [SpanOccupancyBuckets]uint64
+	SpansCached   uint64
 }
 
 // Stats returns a snapshot of the heap's figures. It holds the heap lock
@@ -121,6 +168,12 @@ func (h *Heap) Stats() Stats {
 		cs.Mallocs, cs.Frees = mallocs[cl], frees[cl]
 		cs.Objects = cs.Mallocs - cs.Frees
 		cs.Spans = uint64(max(h.classSpans[cl].Load(), 0))
+		h.occupancy(uint8(cl), cs)
+		for b, n := range cs.SpanOccupancy {
+			st.SpanOccupancy[b] += n
+		}
+		st.SpansCached += cs.SpansCached
+		st.SparseSpanBytes += cs.SpanOccupancy[OccupancyUnder25] * cs.SpanBytes
 		st.HeapObjects += cs.Objects
 		st.HeapAlloc += cs.Objects * cs.Size
 		st.Mallocs += cs.Mallocs
@@ -171,6 +224,19 @@ func (h *Heap) Stats() Stats {
 		st.ScavengeGoal = h.bg.Goal(st.HeapInuse)
 	}
 	return st
+}
+
+// occupancy fills cs's span occupancy figures from class cl's central
+// lists, read under the class lock (list lengths: no walk).
+func (h *Heap) occupancy(cl uint8, cs *ClassStats) {
+	c := &h.central[cl]
+	c.mu.Lock()
+	for b := range c.partial {
+		cs.SpanOccupancy[b] = uint64(c.partial[b].Len())
+	}
+	cs.SpanOccupancy[OccupancyFull] = uint64(c.full.Len())
+	c.mu.Unlock()
+	cs.SpansCached = uint64(max(c.cached.Load(), 0))
 }
 
 // pageFigures are the Stats figures read from the page allocator, kept at

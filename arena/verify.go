@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/offheap/offheap/pages"
+	"github.com/offheap/offheap/sizeclasses"
 	"github.com/offheap/offheap/spans"
 )
 
@@ -117,14 +118,29 @@ func (h *Heap) Verify() error {
 		bad("page caches hold %d free (%d scavenged), counters say %d (%d)",
 			cachedFree, cachedScav, h.cachedPages.Load(), h.cachedScav.Load())
 	}
+	// Stats.SpansCached: the spans caches hold, by class.
+	var held [sizeclasses.NumClasses]int64
+	for _, c := range owners {
+		for _, s := range c.heldSpans() {
+			held[s.Class]++
+		}
+	}
 	for cl := range h.central {
 		c := &h.central[cl]
 		c.mu.Lock()
+		if n := c.cached.Load(); n != held[cl] {
+			bad("class %d: caches hold %d spans, cached counter says %d", cl, held[cl], n)
+		}
 		lists := []*spans.List{&c.full}
 		for b := range c.partial {
 			lists = append(lists, &c.partial[b])
 		}
 		for i, l := range lists {
+			n := 0
+			l.Each(h.spans, func(*spans.Span) { n++ })
+			if n != l.Len() {
+				bad("class %d: central list %d holds %d spans, its length says %d", cl, i, n, l.Len())
+			}
 			l.Each(h.spans, func(s *spans.Span) {
 				if !seen[s.ID()] || int(s.Class) != cl {
 					bad("central list of class %d holds foreign or unpublished %s", cl, s.Describe())
@@ -245,8 +261,8 @@ func (h *Heap) verifySpan(s *spans.Span, owners map[uint32]*Cache, bad func(stri
 			bad("%s: central span with no live object was not freed", s.Describe())
 		}
 		want := uint8(spans.ListPartial)
-		if alloc == s.NElems && freed == 0 {
-			want = spans.ListFull
+		if alloc == s.NElems && freed < relistAt(s) {
+			want = spans.ListFull // relisted once relistAt frees are pending
 		}
 		if s.List != want {
 			bad("%s: on list %d, want %d", s.Describe(), s.List, want)

@@ -17,6 +17,10 @@ func NewList(kind uint8) List { return List{kind: kind} }
 // len returns the number of spans on the list.
 func (l *List) len() int { return l.n }
 
+// Len returns the number of spans on the list (for stats; the caller holds
+// the lock that guards the list).
+func (l *List) Len() int { return l.n }
+
 // Push puts s at the front. A span already on a list is refused with an
 // error naming it (an internal invariant broken), changing nothing: the
 // caller holds the class lock, and panics once it has released it.

@@ -374,18 +374,22 @@ func (t *Table) FreedStart(addr uintptr) bool {
 }
 
 // Lookup returns the published span containing addr, or nil. Lock-free.
+//
+// Written to fit the inliner's budget (every Free starts here): an address
+// below the heap wraps to a page index far past mapped, and pages past
+// mapped were never grown (no span, and no entry to read); id-1 wraps for
+// 0, so one comparison refuses both "no span" and freedMark.
 func (t *Table) Lookup(addr uintptr) *Span {
-	off := addr - t.heapBase
-	// Pages past mapped were never grown: no span, and no entry to read.
-	if addr < t.heapBase || off>>pageShift >= t.mapped.Load() {
+	page := (addr - t.heapBase) >> pageShift
+	if page >= t.mapped.Load() {
 		return nil
 	}
-	id := t.entry(off >> pageShift).Load()
-	if id == 0 || id == freedMark {
+	id := t.entry(page).Load()
+	if id-1 >= freedMark-1 {
 		return nil
 	}
-	s := t.Span(ID(id))
-	if !s.State().Published() {
+	s := (*Span)(unsafe.Add(t.recPtr, uintptr(id)*recordUnit))
+	if State(s.state.Load())-StateInUse > StateGuardedFreed-StateInUse { // not published (State.Published)
 		return nil
 	}
 	return s
