@@ -65,14 +65,23 @@ type Cache struct {
 // frees land in spans it had let go (remote frees, with atomics and class
 // locks) and refilled every few allocations in classes of 8 objects per
 // span. The bounds cap what a cache hoards: at most ownedBytes of free
-// slots per class per cache (256 KiB; 67 classes make a worst case of
-// about 17 MiB per cache, reached only by a worker that keeps spans of
+// slots per class per cache (64 KiB; 67 classes make a worst case of
+// about 4 MiB per cache, reached only by a worker that keeps spans of
 // every class partly live), and they keep the owned set a fixed array
 // scanned in a few nanoseconds on a refill. Beyond them, the dry current
 // span goes back to the central lists as before.
+//
+// Why 64 KiB and not more: owned spans are invisible to DefragHint and
+// hold their free slots away from every other cache, so the hoard is a
+// floor under HeapInuse after a mass delete (per-P caches: GOMAXPROCS of
+// them). At 256 KiB a 90 % delete of a 3 MiB BytesMap left in-use at
+// 2.2x live after defragmenting, and arenastat's massdelete at 128 MiB
+// stayed at 1.73x under churn; at 64 KiB the map reaches 1.29x. larson
+// with 5,000 live objects per worker measured 1.5-2.2x Go make at either
+// bound on this noisy machine (BENCHMARKS.md).
 const (
-	maxOwned   = 32
-	ownedBytes = 256 << 10
+	maxOwned   = 8
+	ownedBytes = 64 << 10
 )
 
 // classCache is a Cache's spans of one class: the spans it owns, and the

@@ -38,7 +38,7 @@
 //
 // # Objects: caches, slots and remote frees
 //
-// A Cache owns a few spans per size class (up to 32, and at most 256 KiB
+// A Cache owns a few spans per size class (up to 8, and at most 64 KiB
 // of them per class: maxOwned, ownedBytes), one of which is current. Each
 // slot of a span has a state byte (free, allocated); the Cache keeps a
 // 64-bit window of free slots of one word of the current span and
