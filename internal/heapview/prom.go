@@ -50,6 +50,13 @@ func counter(name, help string, f func(s *Snapshot) uint64) family {
 	return family{name, help, "counter", func(s *Snapshot) []sample { return []sample{intSample(f(s))} }}
 }
 
+// bucket is one sample of span_occupancy_spans, labelled by its bucket.
+func bucket(name string, n uint64) sample {
+	smp := intSample(n)
+	smp.extra = Label{"bucket", name}
+	return smp
+}
+
 // perClass makes a family with one sample per size class with activity,
 // labelled by the class's object size; keep filters the classes.
 func perClass(name, help, typ string, keep func(c *ClassView) bool, f func(c *ClassView) sample) family {
@@ -104,6 +111,13 @@ var promFamilies = []family{
 	{"scavenge_seconds_total", "Wall time the background scavenger spent releasing memory.", "counter", func(s *Snapshot) []sample {
 		return []sample{{value: s.ScavengeTime.Seconds()}}
 	}},
+	{"span_occupancy_spans", "Small-object spans on the central lists, by how full they were when last listed (bucket: under25, 25to50, 50to75, 75plus, full).", "gauge", func(s *Snapshot) []sample {
+		o := s.SpanOccupancy
+		return []sample{bucket("under25", o.Under25), bucket("25to50", o.P25to50), bucket("50to75", o.P50to75),
+			bucket("75plus", o.P75Plus), bucket("full", o.Full)}
+	}},
+	gauge("spans_cached", "Small-object spans owned by caches, whose fill is private to the owner.", func(s *Snapshot) uint64 { return s.SpansCached }),
+	gauge("sparse_span_bytes", "Bytes of central spans under 25 % full.", func(s *Snapshot) uint64 { return s.SparseSpanBytes }),
 	perClass("class_objects", "Live objects of a size class.", "gauge", nil, func(c *ClassView) sample { return intSample(c.Objects) }),
 	perClass("class_spans", "Spans of a size class in use.", "gauge", nil, func(c *ClassView) sample { return intSample(c.Spans) }),
 	perClass("class_utilisation_ratio", "Live bytes of a size class over the bytes of its spans.", "gauge",

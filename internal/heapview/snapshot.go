@@ -111,7 +111,36 @@ type Figures struct {
 
 	ScavengeReleaseCalls  uint64 `json:"scavenge_release_calls"`
 	ScavengeFreeCommitted uint64 `json:"scavenge_free_committed_bytes"`
+
+	SpanOccupancy   Occupancy `json:"span_occupancy"`
+	SpansCached     uint64    `json:"spans_cached"`
+	SparseSpanBytes uint64    `json:"sparse_span_bytes"`
 }
+
+// Occupancy is arena.Stats.SpanOccupancy with its buckets named, so that
+// the wire format says which bucket a count is in rather than relying on
+// the order of arena's Occupancy* indexes: the small-object spans on the
+// central lists by how full they were when last listed.
+type Occupancy struct {
+	Under25 uint64 `json:"under25"` // live objects < 25 % of slots
+	P25to50 uint64 `json:"25to50"`
+	P50to75 uint64 `json:"50to75"`
+	P75Plus uint64 `json:"75plus"` // at least one slot free
+	Full    uint64 `json:"full"`   // no free slot
+}
+
+// OccupancyOf names the buckets of an arena.Stats or arena.ClassStats
+// SpanOccupancy.
+func OccupancyOf(b [arena.SpanOccupancyBuckets]uint64) Occupancy {
+	return Occupancy{
+		Under25: b[arena.OccupancyUnder25], P25to50: b[arena.Occupancy25to50],
+		P50to75: b[arena.Occupancy50to75], P75Plus: b[arena.Occupancy75Plus],
+		Full: b[arena.OccupancyFull],
+	}
+}
+
+// Total is the spans in all buckets: the central spans.
+func (o Occupancy) Total() uint64 { return o.Under25 + o.P25to50 + o.P50to75 + o.P75Plus + o.Full }
 
 // FiguresOf copies st's heap-wide figures.
 func FiguresOf(st arena.Stats) Figures {
@@ -126,6 +155,8 @@ func FiguresOf(st arena.Stats) Figures {
 		ScavengeRecommitted: st.ScavengeRecommitted, ScavengeGoal: st.ScavengeGoal,
 		ScavengeCycles: st.ScavengeCycles, ScavengeTime: st.ScavengeTime,
 		ScavengeReleaseCalls: st.ScavengeReleaseCalls, ScavengeFreeCommitted: st.ScavengeFreeCommitted,
+		SpanOccupancy: OccupancyOf(st.SpanOccupancy), SpansCached: st.SpansCached,
+		SparseSpanBytes: st.SparseSpanBytes,
 	}
 }
 
@@ -143,6 +174,11 @@ type ClassView struct {
 	// Utilisation is Objects*Size / (Spans*SpanBytes): how full the
 	// class's spans are. 0 when it has no spans or SpanBytes is unknown.
 	Utilisation float64 `json:"utilisation"`
+
+	// SpanOccupancy and SpansCached split Spans as Figures' fields of the
+	// same names do, for this class alone.
+	SpanOccupancy Occupancy `json:"span_occupancy"`
+	SpansCached   uint64    `json:"spans_cached"`
 }
 
 // Take reads h's figures now.
@@ -217,7 +253,8 @@ func Derive(st arena.Stats, spanBytes map[uint64]uint64, rss uint64, rssKnown bo
 			continue
 		}
 		v := ClassView{Class: cl, Size: c.Size, Objects: c.Objects, Spans: c.Spans,
-			Mallocs: c.Mallocs, Frees: c.Frees, SpanBytes: spanBytes[c.Size]}
+			Mallocs: c.Mallocs, Frees: c.Frees, SpanBytes: spanBytes[c.Size],
+			SpanOccupancy: OccupancyOf(c.SpanOccupancy), SpansCached: c.SpansCached}
 		if v.Spans > 0 && v.SpanBytes > 0 {
 			v.Utilisation = float64(v.Objects*v.Size) / float64(v.Spans*v.SpanBytes)
 		}

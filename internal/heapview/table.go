@@ -44,6 +44,10 @@ func WriteTable(w io.Writer, s Snapshot) error {
 	countLine("large objects", st.LargeObjects, "  "+Bytes(st.LargeAlloc))
 	countLine("regions", st.Regions, "  "+Bytes(st.RegionInuse)+" in spans")
 	tw.Printf("  %-*s %10s %14s  1 - live/in use (regions left out)\n", labelWidth, "fragmentation", Percent(s.Fragmentation), "")
+	o := st.SpanOccupancy
+	tw.Printf("  %-*s <25%%: %d  25-50%%: %d  50-75%%: %d  75%%+: %d  full: %d  cached: %d\n", labelWidth, "span occupancy",
+		o.Under25, o.P25to50, o.P50to75, o.P75Plus, o.Full, st.SpansCached)
+	bytesLine("sparse spans", st.SparseSpanBytes, "  held by central spans under 25 % full")
 	bytesLine("largest free run", st.LargestFreeRun, "")
 	countLine("mallocs", st.Mallocs, "")
 	countLine("frees", st.Frees, "")

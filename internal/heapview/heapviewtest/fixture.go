@@ -10,15 +10,23 @@ import (
 
 // Stats returns a fixed, self-consistent arena.Stats: HeapSys = HeapInuse
 // + HeapIdle, HeapReleased <= HeapIdle, HeapAlloc = the sum of live class
-// bytes plus LargeAlloc.
+// bytes plus LargeAlloc, each class's SpanOccupancy plus SpansCached =
+// its Spans, and the heap's occupancy figures the sums of the classes'.
 func Stats() arena.Stats {
 	classes := []arena.ClassStats{
 		{},
-		{Size: 8, Objects: 1000, Spans: 1, Mallocs: 5000, Frees: 4000},
+		// Occupancy: 1024 slots a span of 8 B, one span, cached.
+		{Size: 8, Objects: 1000, Spans: 1, Mallocs: 5000, Frees: 4000, SpansCached: 1},
 		{Size: 16},
-		{Size: 48, Objects: 300, Spans: 2, Mallocs: 900, Frees: 600},
+		// 170 slots a span of 48 B: 300 live as 170 (full) + 120 (70 %)
+		// + 10 (6 %, the sparse span).
+		{Size: 48, Objects: 300, Spans: 3, Mallocs: 900, Frees: 600,
+			SpanOccupancy: occupancy(arena.OccupancyFull, arena.Occupancy50to75, arena.OccupancyUnder25)},
 		{Size: 1024, Objects: 0, Spans: 0, Mallocs: 70, Frees: 70},
-		{Size: 28672, Objects: 3, Spans: 3, Mallocs: 3, Frees: 0},
+		// 2 slots a span of 28 KiB: 3 live as 2 (full) + 1 (50 %), and an
+		// emptied span a cache still owns.
+		{Size: 28672, Objects: 3, Spans: 3, Mallocs: 3, Frees: 0,
+			SpanOccupancy: occupancy(arena.OccupancyFull, arena.Occupancy50to75), SpansCached: 1},
 	}
 	st := arena.Stats{
 		Reserved:            64 << 30,
@@ -48,13 +56,27 @@ func Stats() arena.Stats {
 		Classes:               classes,
 	}
 	st.Committed = st.HeapSys - st.HeapReleased
+	spanBytes := SpanBytes()
 	for _, c := range classes {
+		for b, n := range c.SpanOccupancy {
+			st.SpanOccupancy[b] += n
+		}
+		st.SpansCached += c.SpansCached
+		st.SparseSpanBytes += c.SpanOccupancy[arena.OccupancyUnder25] * spanBytes[c.Size]
 		st.HeapObjects += c.Objects
 		st.HeapAlloc += c.Objects * c.Size
 	}
 	st.HeapObjects += st.LargeObjects
 	st.HeapAlloc += st.LargeAlloc
 	return st
+}
+
+// occupancy counts one span in each of the buckets given.
+func occupancy(buckets ...int) (o [arena.SpanOccupancyBuckets]uint64) {
+	for _, b := range buckets {
+		o[b]++
+	}
+	return o
 }
 
 // SpanBytes is the span size of each class of Stats, by object size.
