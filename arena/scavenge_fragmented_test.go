@@ -15,6 +15,7 @@ import (
 
 	"github.com/offheap/offheap/mmap"
 	"github.com/offheap/offheap/pages"
+	"github.com/offheap/offheap/scavenge"
 )
 
 // The scavenger on fragmented heaps (issue 14): free memory scattered in
@@ -248,9 +249,13 @@ func TestScavengeSinglePageRuns(t *testing.T) {
 	rss0 := heapRSS(t, h)
 	deadline := fragDeadline()
 	for {
+		// The promise (scavenge/doc.go) is to come within MinBatch of
+		// the goal (0 here): a step does not act on less. Pages freed a
+		// little later than the rest (a span a cache let go after its
+		// remote frees were collected) can leave that much behind.
 		var left [2]int
 		fragFreeRuns(h, left[:], false)
-		if left[1] == 0 {
+		if uintptr(left[1])*pages.PageSize < scavenge.MinBatch {
 			break
 		}
 		if time.Since(freed) > deadline {
@@ -270,8 +275,8 @@ func TestScavengeSinglePageRuns(t *testing.T) {
 	if rss > st.HeapInuse+1<<20 {
 		t.Fatalf("heap RSS %.1f MiB, HeapInuse %.1f MiB: the released single pages are still resident", mib(rss), mib(st.HeapInuse))
 	}
-	if st.ScavengeReleased < uint64(single)*pages.PageSize {
-		t.Fatalf("ScavengeReleased %d bytes, want >= %d", st.ScavengeReleased, single*pages.PageSize)
+	if want := uint64(single)*pages.PageSize - scavenge.MinBatch; st.ScavengeReleased < want {
+		t.Fatalf("ScavengeReleased %d bytes, want >= %d", st.ScavengeReleased, want)
 	}
 	scavVerify(t, h)
 }
