@@ -103,9 +103,13 @@ type classCache struct {
 	needzero bool
 
 	// When the heap samples (sample.go): free slots of word held back from
-	// the window, and how many slots the window was granted.
+	// the window; the slots the window was granted (limitWindow), so that
+	// those handed out can be told from those left; and the count of
+	// slots handed out from earlier windows, not yet charged to the
+	// sampling countdowns.
 	spill   uint64
-	granted uint32
+	granted uint64
+	handed  uint32
 
 	// mallocs and frees point to the cache's counters of the class (cnt),
 	// for take and the local free: one load and no index arithmetic on
@@ -282,6 +286,7 @@ func (c *Cache) scanWindow(cc *classCache, from uintptr) bool {
 	for k := uintptr(0); k < cc.nwords; k++ {
 		w := (from + k) % cc.nwords
 		if m := cc.span.FreeMask(w); m != 0 {
+			retireWindow(cc)
 			cc.word, cc.free, cc.spill = w, m, 0
 			cc.needzero = cc.span.NeedZero() && !c.h.cfg.Debug
 			return true
@@ -297,8 +302,21 @@ func (c *Cache) switchTo(cc *classCache, s *spans.Span) bool {
 	cc.span, cc.base, cc.size = s, s.Base, uintptr(s.ElemSize)
 	cc.basep, cc.slots = c.h.ptr(s.Base), unsafe.Pointer(s.Slot(0))
 	cc.nwords = uintptr(s.NSlots()) / 64
+	retireWindow(cc)
 	cc.free, cc.spill = 0, 0
 	return c.scanWindow(cc, 0)
+}
+
+// retireWindow notes, before a window is replaced, how many of the slots
+// it was granted were handed out, for accountWindow to charge; the others
+// stay free in their span and are charged when a later window hands them
+// out. Charging a whole grant instead counted unused slots twice when a
+// per-P cache's window was replaced or re-cut before it ran dry (a slow
+// path landing on another P's cache, as in the offheap_nolinkname build),
+// and the profile overestimated live bytes by 2x there.
+func retireWindow(cc *classCache) {
+	cc.handed += uint32(bits.OnesCount64(cc.granted &^ cc.free))
+	cc.granted = 0
 }
 
 // refillOwned looks for free slots in the other spans the cache owns of

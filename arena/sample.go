@@ -59,8 +59,9 @@ func (c *Cache) slowStepSampled(cc *classCache, cl uint8, noGuard bool, f *check
 // sampling countdowns, and reports whether the next allocation is to be
 // guarded. A due profile sample is remembered in c.profileDue.
 func (c *Cache) accountWindow(cc *classCache) (guard bool) {
-	n := int64(cc.granted)
-	cc.granted = 0
+	retireWindow(cc)
+	n := int64(cc.handed)
+	cc.handed = 0
 	cfg := &c.h.cfg
 	if cfg.ProfileRate > 0 {
 		c.profileLeft -= n * int64(cc.size)
@@ -96,7 +97,7 @@ func (c *Cache) limitWindow(cc *classCache) {
 	keep := lowestBits(cc.free, int(max(k, 0)))
 	cc.spill |= cc.free &^ keep
 	cc.free = keep
-	cc.granted = uint32(bits.OnesCount64(keep))
+	cc.granted = keep
 }
 
 // lowestBits returns the k lowest set bits of x.
