@@ -175,38 +175,12 @@ func (s *Server) handle(conn *conn, cmd [][]byte) {
 		if !arity(conn, string(name), args, 1, -1) {
 			return
 		}
-		n := 0
-		for _, k := range args {
-			t0 := time.Now()
-			ok, err := s.store.Delete(k)
-			s.writes.record(time.Since(t0))
-			if err != nil {
-				writeErr(conn, err)
-				return
-			}
-			if ok {
-				n++
-			}
-		}
-		conn.WriteInt(n)
+		s.countKeys(conn, args, s.store.Delete, &s.writes)
 	case "exists":
 		if !arity(conn, "exists", args, 1, -1) {
 			return
 		}
-		n := 0
-		for _, k := range args {
-			t0 := time.Now()
-			ok, err := s.store.Has(k)
-			s.reads.record(time.Since(t0))
-			if err != nil {
-				writeErr(conn, err)
-				return
-			}
-			if ok {
-				n++
-			}
-		}
-		conn.WriteInt(n)
+		s.countKeys(conn, args, s.store.Has, &s.reads)
 	case "dbsize":
 		if arity(conn, "dbsize", args, 0, 0) {
 			conn.WriteInt(s.store.Len())
@@ -335,4 +309,24 @@ func (s *Server) info() []byte {
 	}
 	s.store.Info(&w)
 	return w.b.Bytes()
+}
+
+// countKeys runs op (DEL's delete, EXISTS's lookup) on each key, timing
+// each call in t, and replies with how many keys op reported true for, or
+// with the first error.
+func (s *Server) countKeys(conn *conn, keys [][]byte, op func([]byte) (bool, error), t *opTimer) {
+	n := 0
+	for _, k := range keys {
+		t0 := time.Now()
+		ok, err := op(k)
+		t.record(time.Since(t0))
+		if err != nil {
+			writeErr(conn, err)
+			return
+		}
+		if ok {
+			n++
+		}
+	}
+	conn.WriteInt(n)
 }
