@@ -113,8 +113,9 @@ type Heap struct {
 	budget budgetLink // this heap's share of Config.Budget (budget.go)
 
 	// The background scavenger (scavenger.go): nil when ScavengeDelay < 0.
-	// scavGate is held by each of its release steps and by Verify, so
-	// Verify never sees a run that is out for release.
+	// scavGate is held by each of its release steps, by Heap.Scavenge and
+	// by Verify, so neither Verify nor the end of Scavenge sees a run that
+	// is out for release. Lock order: scavGate before h.lock.
 	bg       *scavenge.Scavenger
 	bgStop   chan struct{}
 	bgDone   chan struct{}

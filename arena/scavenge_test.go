@@ -5,12 +5,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/offheap/offheap/mmap"
 	"github.com/offheap/offheap/pages"
+	"golang.org/x/sys/unix"
 )
 
 // Tests of the scavenger's heap side: Scavenge, the worker's lifecycle,
@@ -301,4 +303,71 @@ func TestScavengeLimitModes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stallKernel is the real kernel, except that the first release madvise
+// after arm is held until release is closed: a background scavenger step
+// caught between taking its runs and returning them.
+type stallKernel struct {
+	mmap.Kernel
+	armed   atomic.Bool
+	entered chan struct{} // closed when the held call arrives
+	release chan struct{} // closed by the test to let it go on
+}
+
+func (k *stallKernel) Madvise(addr, length uintptr, advice int) error {
+	if advice != unix.MADV_HUGEPAGE && advice != unix.MADV_NOHUGEPAGE && k.armed.CompareAndSwap(true, false) {
+		close(k.entered)
+		<-k.release
+	}
+	return k.Kernel.Madvise(addr, length, advice)
+}
+
+// TestScavengeWaitsForBackgroundStep: Heap.Scavenge promises that no free
+// page outside the page caches is left committed when it returns. A
+// background step that has runs out for release (off the page
+// allocator's free list, madvise not yet returned) must be waited for,
+// or those pages are neither free nor in use nor released when Scavenge
+// returns: TestStress/background_scavenger caught this in one run of
+// three.
+func TestScavengeWaitsForBackgroundStep(t *testing.T) {
+	k := &stallKernel{Kernel: mmap.Real(), entered: make(chan struct{}), release: make(chan struct{})}
+	h := newScavHeap(t, Config{Reserve: 64 << 20, Kernel: k, RetainBytes: -1, RetainFraction: -1,
+		ScavengeDelay: time.Millisecond})
+	var ps []unsafe.Pointer
+	for range 16 {
+		p, err := h.Alloc(256 << 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	k.armed.Store(true)
+	for _, p := range ps {
+		if err := h.Free(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-k.entered:
+	case <-time.After(10 * time.Second):
+		k.armed.Store(false)
+		t.Fatal("the background scavenger made no release call within 10 s")
+	}
+	done := make(chan uint64)
+	go func() { done <- h.Scavenge() }()
+	select {
+	case <-done:
+		close(k.release)
+		t.Fatal("Scavenge returned while a background step had runs out for release")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(k.release)
+	<-done
+	st := h.Stats()
+	cached := uint64(h.cachedPages.Load()) * PageSize
+	if st.Committed > st.HeapInuse+cached {
+		t.Errorf("after Scavenge: Committed %d > HeapInuse %d + page caches %d", st.Committed, st.HeapInuse, cached)
+	}
+	scavVerify(t, h)
 }

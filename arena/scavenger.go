@@ -259,7 +259,8 @@ func (h *Heap) stopScavenger() {
 
 // Scavenge returns every free page of the heap to the kernel now and
 // reports how many bytes it released. Free pages held in worker page
-// caches (at most 64 per Cache or P) are not touched. A failed madvise
+// caches (at most 64 per Cache or P) are not touched. It waits for a
+// release step of the background scavenger in flight. A failed madvise
 // leaves its pages counted as not released, to be retried on a later call.
 func (h *Heap) Scavenge() uint64 {
 	if !h.enter() {
@@ -267,6 +268,12 @@ func (h *Heap) Scavenge() uint64 {
 	}
 	defer h.leave()
 	h.trimPerP() // spans of Ps gone since GOMAXPROCS shrank go back first
+	// The gate waits out a background step that has runs out for release
+	// (taken from the page allocator, madvise not yet done) and keeps the
+	// worker from taking more while we run: when Scavenge returns, no free
+	// page outside the page caches is left committed.
+	h.scavGate.Lock()
+	defer h.scavGate.Unlock()
 	return uint64(h.scavengeBytes(^uintptr(0)))
 }
 
