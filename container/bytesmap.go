@@ -53,8 +53,9 @@ type BytesMap struct {
 }
 
 // NewBytesMap returns an empty map whose memory comes from h, with room
-// for sizeHint entries before it first grows; after deletes its table
-// shrinks no smaller than that. With sizeHint > 0 the bucket directory is
+// for sizeHint entries before it first grows. The hint sizes the first
+// table only: after mass deletes the table shrinks below it (see the
+// package doc). With sizeHint > 0 the bucket directory is
 // allocated now (the buckets themselves as they fill), so a full heap is
 // reported here. A nil h or a negative sizeHint returns
 // ErrInvalidArgument.

@@ -30,8 +30,9 @@ type Map[K comparable, V any] struct {
 }
 
 // NewMap returns an empty map whose memory comes from h, with room for
-// sizeHint entries before it first grows; after deletes its table shrinks
-// no smaller than that. It returns an error wrapping
+// sizeHint entries before it first grows. The hint sizes the first table
+// only: after mass deletes the table shrinks below it (see the package
+// doc). It returns an error wrapping
 // ErrPointerType if K or V holds Go pointers (strings, slices, pointers,
 // maps, interfaces...), and ErrInvalidArgument for a nil h or a negative
 // sizeHint.

@@ -182,7 +182,7 @@ type core struct {
 
 	count      int
 	entryBytes uint64 // bytes requested for live entries
-	hint       uint64 // buckets the first table gets, and the smallest a shrink leaves
+	hint       uint64 // buckets the first table gets (a shrink may go below)
 	closed     bool
 
 	// ranging counts Range calls in progress, to catch a mutation from
@@ -314,10 +314,10 @@ func (c *core) maybeShrink() {
 		return
 	}
 	n := c.tab[0].nbuckets
-	if n <= c.hint || uint64(c.count)*shrinkDiv >= n {
+	if n <= minBuckets || uint64(c.count)*shrinkDiv >= n {
 		return
 	}
-	to := max(c.hint, bucketsFor(uint64(c.count)*2))
+	to := bucketsFor(uint64(c.count) * 2)
 	if to < n {
 		c.startResize(to)
 	}

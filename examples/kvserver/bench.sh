@@ -150,6 +150,7 @@ for store in $STORES; do
 	R[$store,dmax]=$(info defrag_max_step_seconds)
 	R[$store,gogc]=$(info go_gc_gogc_percent)
 	R[$store,hwm]=$(awk '/^VmHWM:/ {print $2 * 1024}' "/proc/$SERVER_PID/status")
+	[[ -n "${SMAPS_DIR:-}" ]] && cp "/proc/$SERVER_PID/smaps" "$SMAPS_DIR/$store.smaps"
 
 	echo "== $store: stopping (graceful: closes every map, then the heap)" >&2
 	kill -TERM "$SERVER_PID"
