@@ -22,7 +22,9 @@
 # OPS [3000000], LAT_OPS [300000], CLIENTS [50], PIPELINE [16], SHARDS [64],
 # KEEP [10], WAIT [5], STORES ["goheap offheap"], PORT [6390], GOGC (passed
 # through to the server), RETAIN (offheap -retain: free memory kept for
-# reuse; unset: the arena's default, 64 MiB + 10 % of in-use). SMALL=1 scales down for a quick check:
+# reuse; unset: the arena's default, 64 MiB + 10 % of in-use), SMAPS_DIR
+# (if set, each server's /proc/PID/smaps is copied there as STORE.smaps
+# when INFO is read after the deletes). SMALL=1 scales down for a quick check:
 # KEYS=200000 OPS=400000 LAT_OPS=50000.
 set -euo pipefail
 
@@ -144,6 +146,7 @@ for store in $STORES; do
 	R[$store,late_max]=$(info wakeup_lateness_max_seconds)
 	R[$store,inuse]=$(info offheap_heap_inuse)
 	R[$store,kept]=$(info offheap_scavenge_free_committed)
+	R[$store,meta]=$(info offheap_metadata)
 	R[$store,frag]=$(info defrag_frag_ratio)
 	R[$store,dmoved]=$(info defrag_moved)
 	R[$store,dpass]=$(info defrag_last_pass_seconds)
@@ -218,6 +221,7 @@ row "remaining data needs (key+value bytes)" mib data
 row "offheap HeapInuse then" mib inuse
 row "offheap HeapInuse/HeapAlloc then" raw frag
 row "offheap free memory kept for reuse" mib kept
+row "offheap span metadata (resident)" mib meta
 row "active defrag: entries moved" raw dmoved
 row "active defrag: last pass took" s dpass
 row "active defrag: longest step (lock held)" ms dmax
