@@ -371,3 +371,84 @@ func TestScavengeWaitsForBackgroundStep(t *testing.T) {
 	}
 	scavVerify(t, h)
 }
+
+// recordsResident is mincore's count of resident bytes of h's span
+// record mapping, up to the bytes ever handed out.
+func recordsResident(t testing.TB, h *Heap, n uintptr) uint64 {
+	t.Helper()
+	r := h.spans.Regions()[1]
+	n = min((n+uintptr(os.Getpagesize())-1)&^uintptr(os.Getpagesize()-1), r.Size)
+	vec := make([]byte, n/uintptr(os.Getpagesize()))
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, r.Base, n, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatalf("mincore: %v", e)
+	}
+	var c uint64
+	for _, v := range vec {
+		c += uint64(v & 1)
+	}
+	return c * uint64(os.Getpagesize())
+}
+
+// TestScavengeReleasesSpanRecords: after most spans of a heap are freed,
+// Scavenge gives back the span records' pages too (mincore on the record
+// mapping), Stats.Metadata falls by as much, and the heap goes on using
+// reused records correctly.
+func TestScavengeReleasesSpanRecords(t *testing.T) {
+	h := newScavHeap(t, quiet(Config{Reserve: 512 << 20}))
+	const size, total = 32, 96 << 20 // 12 k spans of 256 objects: 448-byte records
+	var ps []unsafe.Pointer
+	for range total / size {
+		p, err := h.Alloc(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	before := h.Stats()
+	recBytes := uintptr(h.spans.MetadataBytes(0)) // records ever handed out
+	resBefore := recordsResident(t, h, recBytes)
+	// Free all but one object in every 64th span's worth.
+	kept := ps[:0]
+	for i, p := range ps {
+		if (i/256)%64 == 0 {
+			kept = append(kept, p)
+			continue
+		}
+		if err := h.Free(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Scavenge()
+	after := h.Stats()
+	resAfter := recordsResident(t, h, recBytes)
+	t.Logf("records: %d KiB resident before, %d KiB after; Metadata %d -> %d KiB",
+		resBefore>>10, resAfter>>10, before.Metadata>>10, after.Metadata>>10)
+	if resBefore-resAfter < uint64(recBytes)/2 {
+		t.Errorf("span records resident: %d bytes before, %d after, of %d handed out; want most released",
+			resBefore, resAfter, recBytes)
+	}
+	if drop := before.Metadata - after.Metadata; drop < uint64(recBytes)/2 || drop > resBefore {
+		t.Errorf("Metadata fell by %d bytes; %d bytes of records were released", drop, resBefore-resAfter)
+	}
+	scavVerify(t, h)
+
+	// The heap grows back over reused (zeroed) records.
+	for i := range ps[len(kept):cap(ps)] {
+		p, err := h.Alloc(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*(*uint64)(p) = uint64(i)
+		kept = append(kept, p)
+	}
+	scavVerify(t, h)
+	for _, p := range kept {
+		if err := h.Free(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := h.Stats(); st.HeapObjects != 0 {
+		t.Errorf("%d objects left", st.HeapObjects)
+	}
+	scavVerify(t, h)
+}

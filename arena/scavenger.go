@@ -222,10 +222,16 @@ func (a *scavHeap) Release(max, align uint64) (uint64, error) {
 	maxPages := uintptr(max / pages.PageSize)
 	if align >= scavenge.HugePage {
 		n, err := h.releaseRun(maxPages, uintptr(align/pages.PageSize))
+		if n > 0 {
+			h.releaseRecords(uintptr(max))
+		}
 		return uint64(n), err
 	}
 	n, buf, err := h.releaseRuns(maxPages, a.buf)
 	a.buf = buf
+	if n > 0 {
+		h.releaseRecords(uintptr(max))
+	}
 	return uint64(n), err
 }
 
@@ -258,8 +264,10 @@ func (h *Heap) stopScavenger() {
 }
 
 // Scavenge returns every free page of the heap to the kernel now and
-// reports how many bytes it released. Free pages held in worker page
-// caches (at most 64 per Cache or P) are not touched. It waits for a
+// reports how many bytes of heap pages it released. Free pages held in
+// worker page caches (at most 64 per Cache or P) are not touched. It also
+// gives back the span metadata of freed spans (Stats.Metadata falls), not
+// counted in the result. It waits for a
 // release step of the background scavenger in flight. A failed madvise
 // leaves its pages counted as not released, to be retried on a later call.
 func (h *Heap) Scavenge() uint64 {
@@ -274,7 +282,23 @@ func (h *Heap) Scavenge() uint64 {
 	// page outside the page caches is left committed.
 	h.scavGate.Lock()
 	defer h.scavGate.Unlock()
-	return uint64(h.scavengeBytes(^uintptr(0)))
+	n := h.scavengeBytes(^uintptr(0))
+	h.releaseRecords(^uintptr(0))
+	return uint64(n)
+}
+
+// releaseRecords gives back up to max bytes of span-record pages that
+// only records of freed spans overlap (spans.Table.ReleasePooled: after a
+// mass delete, tens of MiB for a heap of a GiB). It runs in release
+// steps that released heap pages, which is when spans have been freed,
+// and in Scavenge. The bytes show in Stats.Metadata, not in the heap's
+// released figures; a refused madvise counts in ScavengeFailures and
+// loses nothing (the records stay resident, to be tried again).
+func (h *Heap) releaseRecords(max uintptr) {
+	_, err := h.spans.ReleasePooled(max)
+	if err != nil {
+		h.scav.failures.Add(1)
+	}
 }
 
 // scavengeBytes releases free pages, highest addresses first, until at

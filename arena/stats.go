@@ -26,7 +26,11 @@ type Stats struct {
 	HeapObjects  uint64 // live objects
 	Mallocs      uint64 // allocations ever
 	Frees        uint64 // frees ever
-	Metadata     uint64 // off-heap metadata touched: span records, page map, page bitmaps
+
+	// Metadata is the off-heap metadata touched and not given back: span
+	// records (the scavenger gives back the pages that only records of
+	// freed spans cover), the page → span map and the page bitmaps.
+	Metadata uint64
 
 	// MetadataReserved is the address space reserved for the heap's
 	// metadata (span records, page → span map, page allocator), beside

@@ -26,7 +26,12 @@
 // Records come in size buckets by slot count (a multiple of 64 slots), each
 // bucket with its own free list, so a span of 8-byte objects (1024 slots)
 // and a large-object span (64 slots, of which it uses one) do not pay for
-// the same record. A record is a 256-byte header (one cache line read by
+// the same record. The free lists are stacks of IDs on the Go heap, not
+// links through the records, so that the OS pages only pooled records
+// cover can be given back to the kernel (Table.ReleasePooled, run by the
+// heap's scavenger; records.go): after a mass delete the records of the
+// freed spans would otherwise stay resident, a few per cent of the peak
+// heap. A record is a 256-byte header (one cache line read by
 // every free, two for the freed bitmap, one for its count) plus the slot
 // bytes: about 4.7 % of a heap of 64-byte objects.
 //

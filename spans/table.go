@@ -80,13 +80,27 @@ type Table struct {
 	// alone uses them; see there).
 	pageGone, recGone bool
 
-	// mu guards the record pool: next, free and inUse.
+	// mu guards the record pool: next, free, inUse, gen and the page
+	// bookkeeping of records.go (pg, held).
 	mu    sync.Mutex
 	next  uintptr        // bump offset of the first never-used byte
-	free  [buckets]ID    // per bucket, a list linked through Span.next
+	free  [buckets][]ID  // per bucket, the pooled records (a stack)
 	inUse int            // records taken and not returned
 	high  atomic.Uintptr // high-water mark of next, for Metadata
-	_     [0]func()      // not comparable
+	gen   uint32         // the last generation handed out (New)
+
+	// pg has one entry per OS page of the record mapping below next: how
+	// many records not in the pool overlap it, and whether its memory was
+	// handed back to the kernel (ReleasePooled). held are pooled records
+	// taken off the free lists while a page they overlap is being
+	// released. released is the bytes of released pages.
+	pg       []recPage
+	idle     int // pages of pg resident with no record out of the pool
+	held     []heldRecord
+	released atomic.Uintptr
+	relMu    sync.Mutex // held by ReleasePooled throughout; taken before mu
+
+	_ [0]func() // not comparable
 }
 
 // NewTable reserves metadata for a heap of heapPages pages at heapBase. It
@@ -231,7 +245,7 @@ func (t *Table) New(nelems uint32) (*Span, error) {
 	b := (uintptr(nelems) + wordBits - 1) / wordBits
 	size := headerSize + b*wordBits
 	t.mu.Lock()
-	for t.free[b] == 0 && t.next+size > t.recCommitted.Load() {
+	for len(t.free[b]) == 0 && t.next+size > t.recCommitted.Load() {
 		end := t.next + size
 		if end > t.recMap.Size() {
 			t.mu.Unlock()
@@ -247,27 +261,31 @@ func (t *Table) New(nelems uint32) (*Span, error) {
 		}
 		t.mu.Lock()
 	}
-	id := t.free[b]
-	var s *Span
-	if id != 0 {
-		s = t.Span(id)
-		t.free[b] = s.next
-	} else {
+	id := t.popFree(b)
+	if id == 0 {
 		id = ID(t.next / recordUnit)
 		t.next += size
 		t.high.Store(t.next)
-		s = t.Span(id)
-		s.id = ID(id)
-		s.bucket = uint8(b)
-		s.nslots = uint32(b * wordBits)
+		t.growPages()
 	}
+	t.take(id, size)
 	t.inUse++
+	// Generations come from one counter, not from the record: a record
+	// whose page was released reads back as zeros, and a per-record count
+	// would start again at 1, the generation a stale holder may still
+	// have. Wrapping takes 2^32 span allocations.
+	t.gen++
+	gen := t.gen
 	t.mu.Unlock()
 
+	// Every field is set, those that never change too: the record's
+	// memory may have been released and read back as zeros.
+	s := t.Span(id)
+	s.id, s.bucket, s.nslots = id, uint8(b), uint32(b*wordBits)
 	s.next, s.prev, s.List, s.needZero = 0, 0, ListNone, 0
 	s.allocated.Store(0)
 	s.pending.Store(0)
-	s.gen.Add(1)
+	s.gen.Store(gen)
 	s.owner.Store(OwnerCentral)
 	for w := range s.freed {
 		s.freed[w].Store(0)
@@ -291,10 +309,13 @@ func (t *Table) Release(s *Span) {
 	default:
 		panic(fmt.Sprintf("spans: Release of published %s", s.Describe()))
 	}
-	s.state.Store(uint32(statePooled))
 	t.mu.Lock()
-	s.next = t.free[s.bucket]
-	t.free[s.bucket] = s.id
+	if p, ok := t.drop(s.id, recordSize(s.bucket)); !ok {
+		t.mu.Unlock()
+		panic(fmt.Sprintf("spans: Release of %s: its OS page %d holds no record out of the pool: released twice", s.Describe(), p))
+	}
+	s.state.Store(uint32(statePooled))
+	t.free[s.bucket] = append(t.free[s.bucket], s.id)
 	t.inUse--
 	t.mu.Unlock()
 }
@@ -306,11 +327,12 @@ func (t *Table) inUseRecords() int {
 	return t.inUse
 }
 
-// MetadataBytes is the span metadata touched so far: the record high-water
-// mark plus the page map (whose pages become resident as spans are
-// published over them).
+// MetadataBytes is the span metadata touched so far and not given back:
+// the record high-water mark less the record pages ReleasePooled released,
+// plus the page map (whose pages become resident as spans are published
+// over them).
 func (t *Table) MetadataBytes(grownPages uintptr) uint64 {
-	return uint64(t.high.Load()) + uint64(grownPages*entryBytes)
+	return uint64(t.high.Load()-min(t.released.Load(), t.high.Load())) + uint64(grownPages*entryBytes)
 }
 
 // MetadataReserved is the address space of the table's two mappings.
