@@ -30,8 +30,9 @@ func (h *Heap) allocSpanState(npages uintptr, class uint8, st spans.State, pc *p
 	dirty := false // pages that were left PROT_NONE, contents unknown
 	if scav > 0 {
 		if dirty, err = h.sysUsed(base, npages); err != nil {
-			// Still PROT_NONE (in part at least): back as released.
-			h.releasePagesScavenged(base, npages)
+			// Still PROT_NONE (in part at least): back as released, and
+			// listed as left PROT_NONE (releaseUncommitted).
+			h.releaseUncommitted(base, npages)
 			return nil, err
 		}
 		h.scav.recommitted.Add(uint64(scav * pages.PageSize))
@@ -138,9 +139,8 @@ func (h *Heap) sysUsed(base, npages uintptr) (dirty bool, err error) {
 // off the list and makes them read/write, reporting whether there were
 // any. The caller owns those pages (they are in its new span), so nobody
 // else can touch them between the unlock and the mprotect. If a commit
-// fails, every part taken goes back on the list (the committed ones
-// too: one more mprotect later is harmless) and the error wraps
-// ErrOutOfMemory; the caller gives the pages back as scavenged.
+// fails the error wraps ErrOutOfMemory, and the caller gives the whole
+// range back with releaseUncommitted, which lists it again.
 func (h *Heap) commitNoAccess(base, npages uintptr) (bool, error) {
 	end := base + npages*pages.PageSize
 	var take []grownRange
@@ -168,21 +168,29 @@ func (h *Heap) commitNoAccess(base, npages uintptr) (bool, error) {
 	h.lock.Unlock()
 	for _, r := range take {
 		if err := h.mapping.Commit(r.base, r.npages*pages.PageSize); err != nil {
-			h.lock.Lock()
-			h.noAccess = append(h.noAccess, take...)
-			h.noAccessN.Store(int64(len(h.noAccess)))
-			h.lock.Unlock()
 			return false, fmt.Errorf("%w: re-committing pages left PROT_NONE: %w", ErrOutOfMemory, err)
 		}
 	}
 	return len(take) > 0, nil
 }
 
-// releasePagesScavenged returns in-use pages that hold no data and may be
-// PROT_NONE to the page allocator as scavenged.
-func (h *Heap) releasePagesScavenged(base, npages uintptr) {
+// releaseUncommitted gives back the pages of a span whose re-commit
+// (sysUsed) failed: some may still be PROT_NONE, and those that were not
+// scavenged may hold old data. They go back as scavenged (they may be
+// inaccessible, so they must be committed before use) and on h.noAccess,
+// in the same critical section, so the span that takes them next commits
+// them and clears them: returned as scavenged alone, in DecommitDontNeed
+// mode, the old data of the pages that had not been scavenged would have
+// been handed out as zeroed memory (FuzzFaults found it: a quarantine
+// restore and a re-commit both refused, then a guarded object read a
+// freed object's bytes).
+func (h *Heap) releaseUncommitted(base, npages uintptr) {
 	h.lock.Lock()
 	err := h.pages.FreeScavenged(base, npages)
+	if err == nil {
+		h.noAccess = append(h.noAccess, grownRange{base, npages})
+		h.noAccessN.Store(int64(len(h.noAccess)))
+	}
 	h.lock.Unlock()
 	if err != nil {
 		panic(fmt.Sprintf("offheap: freeing pages [%#x, +%d pages): %v", base, npages, err))

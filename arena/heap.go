@@ -53,11 +53,12 @@ type Heap struct {
 	pendingGrow []grownRange // claimed chunks whose commit failed; retried first
 	atClose     pageFigures  // the page figures when Close ran, for Stats
 	final       bool         // atClose is set: pages may be unmapped, read atClose
-	// noAccess: free pages that may still be PROT_NONE, whatever the
-	// decommit mode: quarantined ranges whose mprotect back to read/write
-	// failed (guard.go). They sit in the page allocator as free and
-	// scavenged; sysUsed re-commits the part a new span takes, and clears
-	// it. noAccessN is its length, read without the lock so allocation
+	// noAccess: free pages that may still be PROT_NONE, or hold old data
+	// though counted scavenged, whatever the decommit mode: quarantined
+	// ranges whose mprotect back to read/write failed (guard.go), and
+	// spans whose re-commit failed (releaseUncommitted). They sit in the
+	// page allocator as free and scavenged; sysUsed re-commits the part a
+	// new span takes, and allocSpanState clears it. noAccessN is its length, read without the lock so allocation
 	// pays one atomic load while it is empty, as it nearly always is.
 	noAccess  []grownRange
 	noAccessN atomic.Int64
