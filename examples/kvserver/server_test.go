@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -523,6 +524,9 @@ func TestActiveDefrag(t *testing.T) {
 	t.Logf("after %v: %s runs, %s steps, %s moved, busy %s s, max step %s s; HeapInuse %s, HeapAlloc %s",
 		time.Since(start).Round(time.Millisecond), m["defrag_runs"], m["defrag_steps"], m["defrag_moved"],
 		m["defrag_busy_seconds"], m["defrag_max_step_seconds"], m["offheap_heap_inuse"], m["offheap_heap_alloc"])
+	if share := num(m, "defrag_cpu_share"); share < defragShareMin || share > defragShareMax {
+		t.Errorf("INFO defrag_cpu_share %v, outside [%v, %v]", share, defragShareMin, defragShareMax)
+	}
 	if maxStep := num(m, "defrag_max_step_seconds"); maxStep > 0.05 {
 		t.Errorf("a defrag step held a shard lock for %.1f ms", maxStep*1000)
 	}
@@ -531,5 +535,20 @@ func TestActiveDefrag(t *testing.T) {
 	do(t, c, ":"+strconv.Itoa(n/10), "DBSIZE")
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDefragShare: the defragger's CPU share grows linearly with the
+// fragmentation a pass starts from, between its two bounds.
+func TestDefragShare(t *testing.T) {
+	mid := (defragStartRatio + defragFullRatio) / 2
+	for _, c := range []struct{ ratio, want float64 }{
+		{1.0, defragShareMin}, {defragStartRatio, defragShareMin},
+		{mid, (defragShareMin + defragShareMax) / 2},
+		{defragFullRatio, defragShareMax}, {9, defragShareMax},
+	} {
+		if got := defragShare(c.ratio); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("defragShare(%v) = %v, want %v", c.ratio, got, c.want)
+		}
 	}
 }
