@@ -212,7 +212,13 @@ func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
 		c.mu.Unlock()
 		return
 	}
-	if s.List == spans.ListFull && s.Pending() > 0 {
+	// Relisted only with relistAt frees pending now, not on the freer's
+	// word: its n may be stale. A freer delayed between counting its free
+	// and taking this lock can find the span taken by a cache since,
+	// filled, handed back full and listed full again with fewer frees
+	// pending; relisting it then broke the full-list rule (Verify:
+	// "on list 1, want 2", seen once in TestWorkloadsInProcess).
+	if s.List == spans.ListFull && s.Pending() >= relistAt(s) {
 		err := c.full.Remove(h.spans, s)
 		if err == nil {
 			err = c.pushPartial(h.spans, s)
