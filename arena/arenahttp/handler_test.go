@@ -3,6 +3,7 @@ package arenahttp
 import (
 	"encoding/json"
 	"expvar"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/offheap/offheap/arena"
@@ -196,8 +198,11 @@ func TestClosedHeap(t *testing.T) {
 
 func TestPublish(t *testing.T) {
 	h := liveHeap(t)
-	Publish("offheap_test_heap", h)
-	v := expvar.Get("offheap_test_heap")
+	// expvar names live for the process: a name of its own per run, so
+	// that go test -count=N does not publish one twice.
+	name := fmt.Sprintf("offheap_test_heap_%d", time.Now().UnixNano())
+	Publish(name, h)
+	v := expvar.Get(name)
 	if v == nil {
 		t.Fatal("not published")
 	}
