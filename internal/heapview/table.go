@@ -38,7 +38,7 @@ func WriteTable(w io.Writer, s Snapshot) error {
 	} else {
 		tw.Printf("  %-*s %10s\n", labelWidth, "resident (RSS)", "unknown")
 	}
-	bytesLine("metadata", st.Metadata, "  off-heap, touched")
+	bytesLine("metadata", st.Metadata, "  off-heap, touched and not released")
 	countLine("live objects", st.HeapObjects, "")
 	bytesLine("live bytes", st.HeapAlloc, "")
 	countLine("large objects", st.LargeObjects, "  "+Bytes(st.LargeAlloc))
