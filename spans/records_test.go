@@ -286,3 +286,25 @@ func TestReleasePooledConcurrent(t *testing.T) {
 		t.Errorf("%d resident pages hold no record out of the pool; idle counter says %d", idle, tb.idle)
 	}
 }
+
+// TestReleasePooledSkipsBumpPage: the page the bump pointer is in is never
+// released (the next new record goes there), even with all its records
+// pooled; it stays counted idle, and its records are reused intact.
+func TestReleasePooledSkipsBumpPage(t *testing.T) {
+	tb := newTestTable(t, 1<<10)
+	s := mustNew(t, tb, 64)
+	tb.Release(s)
+	if tb.next%mmap.PageSize() == 0 {
+		t.Skip("the first record ends on a page boundary")
+	}
+	if got, err := tb.ReleasePooled(^uintptr(0)); got != 0 || err != nil {
+		t.Fatalf("ReleasePooled = %d, %v; want nothing: the only idle page is the bump pointer's", got, err)
+	}
+	if tb.idle != 1 {
+		t.Errorf("idle pages %d, want 1", tb.idle)
+	}
+	s = mustNew(t, tb, 64) // the same record again, its page intact
+	fillSlots(s)
+	checkSlots(t, s)
+	tb.Release(s)
+}
