@@ -58,8 +58,9 @@ type Heap struct {
 	// ranges whose mprotect back to read/write failed (guard.go), and
 	// spans whose re-commit failed (releaseUncommitted). They sit in the
 	// page allocator as free and scavenged; sysUsed re-commits the part a
-	// new span takes, and allocSpanState clears it. noAccessN is its length, read without the lock so allocation
-	// pays one atomic load while it is empty, as it nearly always is.
+	// new span takes, and allocSpanState clears it. noAccessN is its
+	// length, read without the lock so allocation pays one atomic load
+	// while it is empty, as it nearly always is.
 	noAccess  []grownRange
 	noAccessN atomic.Int64
 

@@ -220,15 +220,13 @@ func (a *scavHeap) Release(max, align uint64) (uint64, error) {
 	h.scavGate.Lock()
 	defer h.scavGate.Unlock()
 	maxPages := uintptr(max / pages.PageSize)
+	var n uintptr
+	var err error
 	if align >= scavenge.HugePage {
-		n, err := h.releaseRun(maxPages, uintptr(align/pages.PageSize))
-		if n > 0 {
-			h.releaseRecords(uintptr(max))
-		}
-		return uint64(n), err
+		n, err = h.releaseRun(maxPages, uintptr(align/pages.PageSize))
+	} else {
+		n, a.buf, err = h.releaseRuns(maxPages, a.buf)
 	}
-	n, buf, err := h.releaseRuns(maxPages, a.buf)
-	a.buf = buf
 	if n > 0 {
 		h.releaseRecords(uintptr(max))
 	}
@@ -267,9 +265,9 @@ func (h *Heap) stopScavenger() {
 // reports how many bytes of heap pages it released. Free pages held in
 // worker page caches (at most 64 per Cache or P) are not touched. It also
 // gives back the span metadata of freed spans (Stats.Metadata falls), not
-// counted in the result. It waits for a
-// release step of the background scavenger in flight. A failed madvise
-// leaves its pages counted as not released, to be retried on a later call.
+// counted in the result. It waits for a release step of the background
+// scavenger in flight. A failed madvise leaves its pages counted as not
+// released, to be retried on a later call.
 func (h *Heap) Scavenge() uint64 {
 	if !h.enter() {
 		return 0
