@@ -377,16 +377,11 @@ func TestScavengeWaitsForBackgroundStep(t *testing.T) {
 func recordsResident(t testing.TB, h *Heap, n uintptr) uint64 {
 	t.Helper()
 	r := h.spans.Regions()[1]
-	n = min((n+uintptr(os.Getpagesize())-1)&^uintptr(os.Getpagesize()-1), r.Size)
-	vec := make([]byte, n/uintptr(os.Getpagesize()))
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, r.Base, n, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-		t.Fatalf("mincore: %v", e)
+	c, err := mmap.ResidentPages(r.Base, min(n, r.Size))
+	if err != nil {
+		t.Fatal(err)
 	}
-	var c uint64
-	for _, v := range vec {
-		c += uint64(v & 1)
-	}
-	return c * uint64(os.Getpagesize())
+	return uint64(c) * uint64(os.Getpagesize())
 }
 
 // TestScavengeReleasesSpanRecords: after most spans of a heap are freed,

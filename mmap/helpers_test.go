@@ -45,13 +45,22 @@ func resident(t testing.TB, addr, n uintptr) []bool {
 	return out
 }
 
+// countResident is ResidentPages, failing the test on an error; it checks
+// ResidentPages against the per-page view as it goes.
 func countResident(t testing.TB, addr, n uintptr) int {
 	t.Helper()
-	c := 0
+	c, err := ResidentPages(addr, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
 	for _, r := range resident(t, addr, n) {
 		if r {
-			c++
+			want++
 		}
+	}
+	if c != want {
+		t.Fatalf("ResidentPages(%#x, %d) = %d, mincore's pages say %d", addr, n, c, want)
 	}
 	return c
 }

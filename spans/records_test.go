@@ -5,23 +5,16 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
-	"unsafe"
 
 	"github.com/offheap/offheap/mmap"
-	"golang.org/x/sys/unix"
 )
 
 // residentPages is mincore's count of resident pages in [addr, addr+n).
 func residentPages(t testing.TB, addr, n uintptr) int {
 	t.Helper()
-	ps := mmap.PageSize()
-	vec := make([]byte, (n+ps-1)/ps)
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, addr, n, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-		t.Fatalf("mincore(%#x, %d): %v", addr, n, e)
-	}
-	c := 0
-	for _, v := range vec {
-		c += int(v & 1)
+	c, err := mmap.ResidentPages(addr, n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return c
 }
