@@ -124,16 +124,8 @@ func (c *Client) Receive() (Reply, error) {
 		r.Int, err = strconv.ParseInt(body, 10, 64)
 	case '$':
 		var n int64
-		n, err = strconv.ParseInt(body, 10, 64)
-		if err != nil {
+		if n, r.Null, err = count(body, maxBulk, "bulk of %d bytes"); err != nil || r.Null {
 			break
-		}
-		if n < 0 {
-			r.Null = true
-			break
-		}
-		if n > maxBulk {
-			return r, fmt.Errorf("resp: bulk of %d bytes", n)
 		}
 		buf := make([]byte, n+2)
 		if _, err = io.ReadFull(c.r, buf); err != nil {
@@ -145,16 +137,8 @@ func (c *Client) Receive() (Reply, error) {
 		r.Str = string(buf[:n])
 	case '*':
 		var n int64
-		n, err = strconv.ParseInt(body, 10, 64)
-		if err != nil {
+		if n, r.Null, err = count(body, maxArray, "array of %d elements"); err != nil || r.Null {
 			break
-		}
-		if n < 0 {
-			r.Null = true
-			break
-		}
-		if n > maxArray {
-			return r, fmt.Errorf("resp: array of %d elements", n)
 		}
 		r.Array = make([]Reply, n)
 		for i := range r.Array {
@@ -169,6 +153,21 @@ func (c *Client) Receive() (Reply, error) {
 		return r, fmt.Errorf("resp: bad %q reply %q: %w", r.Kind, body, err)
 	}
 	return r, nil
+}
+
+// count parses the length of a bulk string or array reply: null for a
+// negative one, and an error (what names it) past max.
+func count(body string, max int64, what string) (n int64, null bool, err error) {
+	if n, err = strconv.ParseInt(body, 10, 64); err != nil {
+		return 0, false, err
+	}
+	if n < 0 {
+		return 0, true, nil
+	}
+	if n > max {
+		return 0, false, fmt.Errorf(what, n)
+	}
+	return n, false, nil
 }
 
 // line reads one CRLF-terminated line without its CRLF.
