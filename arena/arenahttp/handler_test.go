@@ -71,6 +71,29 @@ func get(t *testing.T, url string) (*http.Response, string) {
 	return resp, string(b)
 }
 
+// quietHeap returns an empty 64 MiB heap with no background scavenger,
+// so the figures served change only with what the test does.
+func quietHeap(t *testing.T) *arena.Heap {
+	t.Helper()
+	h, err := arena.NewHeap(arena.Config{Reserve: 64 << 20, ScavengeDelay: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// getSnapshot fetches and decodes the JSON snapshot srv serves.
+func getSnapshot(t *testing.T, srv *httptest.Server) heapview.Snapshot {
+	t.Helper()
+	_, body := get(t, srv.URL+mount)
+	var s heapview.Snapshot
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestSnapshotJSON(t *testing.T) {
 	h := liveHeap(t)
 	srv := serve(t, New(h))

@@ -1,7 +1,6 @@
 package arenahttp
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -16,20 +15,9 @@ import (
 // Prometheus form: spans a Cache holds count as cached, and once it
 // frees 90 % of their objects and closes they are central and sparse.
 func TestOccupancyFigures(t *testing.T) {
-	h, err := arena.NewHeap(arena.Config{Reserve: 64 << 20, ScavengeDelay: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
+	h := quietHeap(t)
 	srv := serve(t, New(h))
-	snap := func() heapview.Snapshot {
-		_, body := get(t, srv.URL+mount)
-		var s heapview.Snapshot
-		if err := json.Unmarshal([]byte(body), &s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	snap := func() heapview.Snapshot { return getSnapshot(t, srv) }
 	const size, objs = 64, 4 * 8192 / 64 // four spans' worth, fewer than a Cache keeps
 	c := h.NewCache()
 	var ps []unsafe.Pointer

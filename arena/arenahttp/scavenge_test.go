@@ -1,12 +1,10 @@
 package arenahttp
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"unsafe"
 
-	"github.com/offheap/offheap/arena"
 	"github.com/offheap/offheap/internal/heapview"
 )
 
@@ -15,11 +13,7 @@ import (
 // Prometheus form: freed memory shows as free committed until Scavenge
 // releases it in some calls.
 func TestScavengeFigures(t *testing.T) {
-	h, err := arena.NewHeap(arena.Config{Reserve: 64 << 20, ScavengeDelay: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
+	h := quietHeap(t)
 	var ps []unsafe.Pointer
 	for range 16 {
 		p, err := h.Alloc(256 << 10) // large: whole pages back to the page allocator on Free
@@ -33,14 +27,7 @@ func TestScavengeFigures(t *testing.T) {
 		h.Free(p)
 	}
 	srv := serve(t, New(h))
-	snap := func() heapview.Snapshot {
-		_, body := get(t, srv.URL+mount)
-		var s heapview.Snapshot
-		if err := json.Unmarshal([]byte(body), &s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	snap := func() heapview.Snapshot { return getSnapshot(t, srv) }
 	before, st := snap(), h.Stats()
 	if before.ScavengeFreeCommitted != st.ScavengeFreeCommitted || before.ScavengeFreeCommitted < 4<<20-64*8<<10 {
 		t.Fatalf("served free committed %d, Stats %d, after freeing 4 MiB", before.ScavengeFreeCommitted, st.ScavengeFreeCommitted)
