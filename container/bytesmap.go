@@ -105,9 +105,10 @@ func (m *BytesMap) findString(key string, hash uint64) *uintptr {
 // Set maps key to a copy of value, copying key too. It returns
 // ErrTooLarge for a key or value longer than MaxLen, ErrClosed after
 // Close, and the Heap's error (arena.ErrOutOfMemory when it is full)
-// wrapped; on error the map is unchanged. Replacing a value of the same
-// length writes over it in place; otherwise the entry is reallocated and
-// the old one freed. Set panics if called from inside Range on this map.
+// wrapped; on error the map is unchanged. Replacing a value writes over
+// it in place when the new entry fits in the old one's memory and fills at
+// least half of it (see inPlaceMinFill); otherwise the entry is
+// reallocated and the old one freed. Set panics if called from inside Range on this map.
 func (m *BytesMap) Set(key, value []byte) error {
 	if err := m.c.writable("Set"); err != nil {
 		return err
@@ -144,14 +145,15 @@ func checkLens(klen, vlen int) error {
 // (key only views the caller's bytes for the copy). The resize step runs
 // last: it relinks entries, so p is used before it.
 func (m *BytesMap) set(key string, hash uint64, value []byte, p *uintptr) error {
-	if p != nil {
-		if old := bytesEntryAt(*p); int(old.vlen) == len(value) {
-			copy(old.value(), value)
-			m.c.step()
-			return nil
-		}
-	}
 	size := bytesHeader + len(key) + len(value)
+	if p != nil && m.fitsInPlace(*p, size) {
+		old := bytesEntryAt(*p)
+		m.c.entryBytes += uint64(size) - uint64(bytesHeader+int(old.klen)+int(old.vlen))
+		old.vlen = uint32(len(value))
+		copy(old.value(), value)
+		m.c.step()
+		return nil
+	}
 	mem, err := m.c.h.Alloc(size)
 	if err != nil {
 		return fmt.Errorf("container: Set of a %d-byte key and %d-byte value: %w", len(key), len(value), err)
@@ -183,6 +185,36 @@ func (m *BytesMap) set(key string, hash uint64, value []byte, p *uintptr) error 
 	m.c.entryBytes += uint64(size)
 	m.c.step()
 	return nil
+}
+
+// inPlaceMinFill is the least share of an entry's memory (its
+// UsableSize) a replacement value must fill for Set to write it over the
+// old one instead of moving the entry: 1/2. A cache that overwrites values
+// with ones of another size (a SET of 256 bytes over a 300 to 512-byte
+// value) would otherwise free one object and allocate another of a new
+// size class for every write, leaving the old class's spans holey and
+// in-use memory above the data until the holes refill or the defragger
+// moves the survivors out (container's Defrag); kept in place, the entry
+// costs nothing to replace and at most its own size more than a new one.
+// The bound keeps that waste at most half of any entry's memory: a value
+// that shrinks further moves to a fitting size class, so memory follows
+// the data down.
+const inPlaceMinFill = 2
+
+// fitsInPlace reports whether an entry of size bytes fits in the memory of
+// the live entry at e and fills at least 1/inPlaceMinFill of it.
+func (m *BytesMap) fitsInPlace(e uintptr, size int) bool {
+	old := bytesEntryAt(e)
+	if size == bytesHeader+int(old.klen)+int(old.vlen) {
+		return true // the same size: always in place, no lookup needed
+	}
+	usable, err := m.c.h.UsableSize(addr.Pointer(e))
+	if err != nil {
+		// Only a Heap closed under the map (or corrupted) refuses the
+		// map's own live entry: the move path reports or panics on it.
+		return false
+	}
+	return size <= usable && size*inPlaceMinFill >= usable
 }
 
 // Get appends the value mapped to key to dst and returns the result and

@@ -585,3 +585,68 @@ func TestResizeRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSetInPlace: a replacement value that fits in the entry's memory and
+// fills at least half of it is written over the old one (the entry does
+// not move, the Heap allocates nothing); one that does not fit, or would
+// leave more than half of the memory unused, moves to a fitting size.
+func TestSetInPlace(t *testing.T) {
+	h := newHeap(t, arena.Config{})
+	m, err := NewBytesMap(h, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := []byte("key")
+	entry := func() (uintptr, int) {
+		var p unsafe.Pointer
+		m.View(k, func(v []byte) { p = unsafe.Add(unsafe.Pointer(unsafe.SliceData(v)), -(bytesHeader + len(k))) })
+		usable, err := h.UsableSize(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uintptr(p), usable
+	}
+	set := func(n int) {
+		t.Helper()
+		v := bytes.Repeat([]byte{byte(n)}, n)
+		if err := m.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := m.Get(nil, k); !ok || !bytes.Equal(got, v) {
+			t.Fatalf("after Set of %d bytes: Get = %d bytes %v", n, len(got), ok)
+		}
+		if st := m.MemStats(); st.EntryBytes != uint64(bytesHeader+len(k)+n) {
+			t.Fatalf("after Set of %d bytes: EntryBytes %d, want %d", n, st.EntryBytes, bytesHeader+len(k)+n)
+		}
+	}
+	set(500)
+	p0, usable := entry()
+	objects := h.Stats().HeapObjects
+	// Smaller, still more than half of the memory: in place.
+	for _, n := range []int{400, usable/2 - bytesHeader - len(k), 300} {
+		set(n)
+		if p, _ := entry(); p != p0 {
+			t.Fatalf("Set of %d bytes (entry %d of %d usable) moved the entry", n, bytesHeader+len(k)+n, usable)
+		}
+	}
+	if got := h.Stats().HeapObjects; got != objects {
+		t.Fatalf("in-place Sets changed HeapObjects %d → %d", objects, got)
+	}
+	// Under half: moves to a smaller size class.
+	set(usable/2 - bytesHeader - len(k) - 1)
+	p1, usable1 := entry()
+	if p1 == p0 || usable1 >= usable {
+		t.Fatalf("Set below half moved %#x → %#x, usable %d → %d", p0, p1, usable, usable1)
+	}
+	// Larger than the memory: moves to a larger class.
+	set(usable1)
+	if p2, usable2 := entry(); p2 == p1 || usable2 <= usable1 {
+		t.Fatalf("growing Set moved %#x → %#x, usable %d → %d", p1, p2, usable1, usable2)
+	}
+	if got := h.Stats().HeapObjects; got != objects {
+		t.Fatalf("moving Sets left HeapObjects %d, want %d", got, objects)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
