@@ -25,7 +25,11 @@
 # reuse; unset: the arena's default, 64 MiB + 10 % of in-use), SMAPS_DIR
 # (if set, each server's /proc/PID/smaps is copied there as STORE.smaps
 # when INFO is read after the deletes). SMALL=1 scales down for a quick check:
-# KEYS=200000 OPS=400000 LAT_OPS=50000.
+# KEYS=200000 OPS=400000 LAT_OPS=50000. RUNS [1]: run the whole sequence
+# this many times, the stores taking turns (goheap, offheap, goheap, ...), and
+# print each row's median over the runs, then the spread (lowest and highest)
+# of the rows that decide the comparison: on a small shared machine one run's
+# throughput and p99 can swing by more than the difference between stores.
 set -euo pipefail
 
 if [[ "${SMALL:-0}" == 1 ]]; then
@@ -43,10 +47,13 @@ SHARDS=${SHARDS:-64}
 KEEP=${KEEP:-10}
 WAIT=${WAIT:-5}
 STORES=${STORES:-goheap offheap}
+RUNS=${RUNS:-1}
 PORT=${PORT:-6390}
 HOST=127.0.0.1
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
+
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
 
 # redis-benchmark and redis-cli come from Debian's redis-tools.
 if ! command -v redis-benchmark >/dev/null || ! command -v redis-cli >/dev/null; then
@@ -90,7 +97,9 @@ csvrow() {
 }
 
 start=$(date +%s)
+for run in $(seq "$RUNS"); do
 for store in $STORES; do
+	[[ $RUNS == 1 ]] || echo "== run $run of $RUNS" >&2
 	echo "== $store: starting server on $HOST:$PORT" >&2
 	"$TMP/kvserver" -addr "$HOST:$PORT" -store "$store" -shards "$SHARDS" -sizehint "$KEYS" ${RETAIN:+-retain "$RETAIN"} 2>"$TMP/$store.log" &
 	SERVER_PID=$!
@@ -161,30 +170,72 @@ for store in $STORES; do
 	wait "$SERVER_PID" || status=$?
 	SERVER_PID=
 	[[ $status == 0 ]] || die "$store server exited with status $status on shutdown: $(tail -5 "$TMP/$store.log")"
+	# Keep this run's figures as R[store,key,run] for the medians.
+	for k in "${!R[@]}"; do
+		[[ $k == "$store",*,* || $k != "$store",* ]] || R[$k,$run]=${R[$k]}
+	done
 done
+done
+
+# runvals STORE KEY: the runs' values of R[STORE,KEY], sorted, one a line.
+runvals() {
+	local r
+	for r in $(seq "$RUNS"); do
+		if [[ -n "${R[$1,$2,$r]:-}" && ${R[$1,$2,$r]} != "?" ]]; then
+			echo "${R[$1,$2,$r]}"
+		fi
+	done | sort -g
+}
+# median STORE KEY: the median of the runs (the lower middle value for an
+# even count; "?" if the store never reported it).
+median() { runvals "$1" "$2" | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "?" }'; }
+# extreme STORE KEY min|max: the lowest or highest of the runs.
+extreme() { runvals "$1" "$2" | awk -v w="$3" 'NR == 1 { lo = $1 } { hi = $1 } END { print NR ? (w == "min" ? lo : hi) : "?" }'; }
+if ((RUNS > 1)); then
+	for k in "${!R[@]}"; do
+		[[ $k == *,*,* ]] && continue
+		R[$k]=$(median "${k%%,*}" "${k#*,}")
+	done
+fi
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 ms() { awk -v s="$1" 'BEGIN { printf "%.3f ms", s * 1000 }'; }
+# fmtv FMT VALUE: VALUE printed as FMT says ("?": not reported).
+fmtv() {
+	local f=$1 v=$2
+	[[ $v == "?" ]] && f=raw # not reported by this store
+	case $f in
+	mib) mib "$v" ;;
+	ms) ms "$v" ;;
+	msraw) echo "$v ms" ;;
+	rps) awk -v r="$v" 'BEGIN { printf "%.0f/s", r }' ;;
+	s) awk -v r="$v" 'BEGIN { printf "%.2f s", r }' ;;
+	*) echo "$v" ;;
+	esac
+}
 row() {
 	local label=$1 fmt=$2 key=$3 s line
 	line=$(printf '%-40s' "$label")
 	for s in $STORES; do
-		local v=${R[$s,$key]:-?} f=$fmt
-		[[ $v == "?" ]] && f=raw # not reported by this store
-		case $f in
-		mib) v=$(mib "$v") ;;
-		ms) v=$(ms "$v") ;;
-		msraw) v="$v ms" ;;
-		rps) v=$(awk -v r="$v" 'BEGIN { printf "%.0f/s", r }') ;;
-		s) v=$(awk -v r="$v" 'BEGIN { printf "%.2f s", r }') ;;
-		esac
-		line+=$(printf '%18s' "$v")
+		line+=$(printf '%18s' "$(fmtv "$fmt" "${R[$s,$key]:-?}")")
 	done
 	echo "$line"
 }
-
+# spread LABEL FMT KEY: the lowest and highest of the runs, per store.
+spread() {
+	local label=$1 fmt=$2 key=$3 s line lo hi
+	line=$(printf '%-40s' "$label")
+	for s in $STORES; do
+		lo=$(fmtv "$fmt" "$(extreme "$s" "$key" min)")
+		hi=$(fmtv "$fmt" "$(extreme "$s" "$key" max)")
+		line+=$(printf '%26s' "$lo - $hi")
+	done
+	echo "$line"
+}
 echo
-echo "kvserver: KEYS=$KEYS values $VMIN-$VMAX B, SET/GET -d $SETSIZE, -c $CLIENTS, OPS=$OPS (-P $PIPELINE), LAT_OPS=$LAT_OPS (-P 1), shards $SHARDS, $(nproc) CPUs, $(($(date +%s) - start)) s"
+runs=
+((RUNS > 1)) && runs=", medians of $RUNS runs"
+echo "kvserver: KEYS=$KEYS values $VMIN-$VMAX B, SET/GET -d $SETSIZE, -c $CLIENTS, OPS=$OPS (-P $PIPELINE), LAT_OPS=$LAT_OPS (-P 1), shards $SHARDS, $(nproc) CPUs, $(($(date +%s) - start)) s$runs"
 header=$(printf '%-40s' "")
 for s in $STORES; do header+=$(printf '%18s' "$s"); done
 echo "$header"
@@ -226,3 +277,21 @@ row "active defrag: entries moved" raw dmoved
 row "active defrag: last pass took" s dpass
 row "active defrag: longest step (lock held)" ms dmax
 row "GOGC" raw gogc
+
+if ((RUNS > 1)); then
+	echo
+	echo "spread over the $RUNS runs (lowest - highest):"
+	header=$(printf '%-40s' "")
+	for s in $STORES; do header+=$(printf '%26s' "$s"); done
+	echo "$header"
+	spread "preload SET (loadgen, pipelined)" rps load
+	spread "SET throughput (-P $PIPELINE)" rps set_rps
+	spread "GET throughput (-P $PIPELINE)" rps get_rps
+	spread "SET p99 latency (-P 1)" msraw set_p99
+	spread "GET p99 latency (-P 1)" msraw get_p99
+	spread "SET max latency (-P 1)" msraw set_max
+	spread "GET max latency (-P 1)" msraw get_max
+	spread "GC CPU (whole run)" s gc_cpu
+	spread "peak RSS (VmHWM)" mib hwm
+	spread "RSS ${WAIT} s after the deletes" mib rss
+fi
