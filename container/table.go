@@ -417,8 +417,11 @@ func (c *core) close() error {
 }
 
 // MapStats describes a map's off-heap footprint. Byte counts are what the
-// map asked the Heap for; the Heap rounds each object up to its size
-// class, which arena.Heap.Stats accounts for (HeapAlloc).
+// map's contents need: for EntryBytes the headers, keys and values of the
+// live entries as they are now. The Heap rounds each object up to its size
+// class, and an entry whose value was overwritten in place by a shorter
+// one keeps the memory of the longer (BytesMap.Set): arena.Heap.Stats
+// accounts for both (HeapAlloc).
 type MapStats struct {
 	Entries    int    // live entries
 	Buckets    int    // buckets of the table inserts go to (the new one while resizing)
