@@ -159,6 +159,20 @@ func closeRaceRound(t *testing.T, cfg Config, moreProcs bool, seed uint64) {
 			if err == nil {
 				live = append(live, unsafe.Pointer(unsafe.SliceData(b)))
 			}
+			// The per-object lookups (per-P sections) and a Realloc,
+			// moving or not, of the first object.
+			if len(live) > 0 {
+				_, err := h.UsableSize(live[0])
+				chk.note("UsableSize", err, after)
+				h.DefragHint(live[0])
+				_, err = Bytes(h, HandleOf(live[0]), 8)
+				chk.note("Bytes", err, after)
+				q, err := h.Realloc(live[0], sizes[r.IntN(len(sizes))])
+				chk.note("Realloc", err, after)
+				if err == nil {
+					live[0] = q
+				}
+			}
 			for _, p := range live {
 				chk.note("Heap.Free", h.Free(p), after)
 			}

@@ -50,10 +50,11 @@ const (
 // (nil, interior, freed, foreign), and after Close. The caller must own
 // the object (not free it concurrently) for the answer to mean anything.
 func (h *Heap) DefragHint(p unsafe.Pointer) bool {
-	if !h.enter() {
+	shard, ok := h.enterByP() // per-P: see UsableSize
+	if !ok {
 		return false
 	}
-	defer h.leave()
+	defer h.leaveByP(shard)
 	s, _, err := h.objectAt(uintptr(p))
 	if err != nil || s.Class == 0 || s.State() != spans.StateInUse {
 		return false

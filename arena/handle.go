@@ -92,10 +92,11 @@ func View[T any](h *Heap, x Handle, n int) ([]T, error) {
 // checkView checks that size bytes at addr lie in one live object (or in
 // one region span, from addr on).
 func (h *Heap) checkView(addr uintptr, size uint64) error {
-	if !h.enter() {
+	shard, ok := h.enterByP() // per-P: see UsableSize
+	if !ok {
 		return ErrClosed
 	}
-	defer h.leave()
+	defer h.leaveByP(shard)
 	usable := uint64(0)
 	if s := h.spans.Lookup(addr); s != nil && s.Class == 0 && s.State() == spans.StateManual {
 		usable = uint64(s.End() - addr)
