@@ -180,6 +180,11 @@ func typedFree(f Freer, p unsafe.Pointer, size uintptr) (wrongType bool, err err
 			defer h.leave()
 			return true, wrongSize(s, uintptr(p))
 		}
+		// A Cache freeing into a span it owns: Cache.Free's fast path.
+		if c != nil && c.freeOwned(s, uintptr(p)) {
+			c.closeCache()
+			return false, nil
+		}
 	}
 	return false, h.free(c, pid, p, s)
 }
