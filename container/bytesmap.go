@@ -108,7 +108,8 @@ func (m *BytesMap) findString(key string, hash uint64) *uintptr {
 // wrapped; on error the map is unchanged. Replacing a value writes over
 // it in place when the new entry fits in the old one's memory and fills at
 // least half of it (see inPlaceMinFill); otherwise the entry is
-// reallocated and the old one freed. Set panics if called from inside Range on this map.
+// reallocated and the old one freed. Set panics if called from inside
+// Range on this map.
 func (m *BytesMap) Set(key, value []byte) error {
 	if err := m.c.writable("Set"); err != nil {
 		return err
