@@ -101,13 +101,21 @@ func TestDefragHintRelocate(t *testing.T) {
 		float64(before.HeapInuse)/float64(before.HeapAlloc), ratio)
 	// The moves allocate through the per-P caches, each of which may hold
 	// up to ownedBytes of partly filled spans of the class (cache.go):
-	// that hoard is allowed on top. (In the offheap_nolinkname build a
-	// goroutine's allocations land on a random per-P cache, so both
-	// caches fill spans: the ratio alone came to 1.51 there.)
+	// that hoard is allowed on top. In the offheap_nolinkname build
+	// (perPByP false) a goroutine's allocations land on a random per-P
+	// cache, so both caches refill, taking sparse central spans as they
+	// do; the survivors in a span a cache owns get DefragHint false when
+	// the loop reaches them and stay. Over 40 runs each the ratio was
+	// 1.31-1.60 there and 1.00 in the normal build (1.00-1.01 with -race),
+	// so the bound is 1.5 here and 1.75 there.
 	hoard := uint64(len(h.perPCaches())) * ownedBytes
-	if float64(after.HeapInuse) > 1.5*float64(after.HeapAlloc)+float64(hoard) {
-		t.Fatalf("after the moves HeapInuse/HeapAlloc = %.2f (%d / %d), want <= 1.5 beyond the caches' %d bytes",
-			ratio, after.HeapInuse, after.HeapAlloc, hoard)
+	bound := 1.5
+	if !perPByP {
+		bound = 1.75
+	}
+	if float64(after.HeapInuse) > bound*float64(after.HeapAlloc)+float64(hoard) {
+		t.Fatalf("after the moves HeapInuse/HeapAlloc = %.2f (%d / %d), want <= %.2f beyond the caches' %d bytes",
+			ratio, after.HeapInuse, after.HeapAlloc, bound, hoard)
 	}
 	// Moving again finds almost nothing to do: the survivors are packed.
 	again := 0
