@@ -52,3 +52,50 @@ func ExampleNewBudget() {
 	// Go limit is the budget's: true
 	// Go limit below budget - offheap: true
 }
+
+// ExampleBudget_Stats reads what a Budget accounts for: its heaps'
+// committed memory against the budget, and the Go memory limit it set.
+func ExampleBudget_Stats() {
+	b, err := arena.NewBudget(1<<30, arena.BudgetOptions{})
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+	h, err := arena.NewHeap(arena.Config{Budget: b, Reserve: 256 << 20})
+	if err != nil {
+		panic(err)
+	}
+	defer h.Close()
+	if _, err := h.Alloc(4 << 20); err != nil {
+		panic(err)
+	}
+	st := b.Stats()
+	fmt.Println("heaps:", st.Heaps)
+	fmt.Println("offheap committed at least 4 MiB:", st.Committed >= 4<<20)
+	fmt.Println("Go limit leaves room for offheap:", st.GoLimit <= st.Budget-st.Committed)
+	// Output:
+	// heaps: 1
+	// offheap committed at least 4 MiB: true
+	// Go limit leaves room for offheap: true
+}
+
+// ExampleBudget_Close shows Close giving the Go memory limit back: the
+// limit NewBudget found is in force again, and a second Close reports
+// ErrClosed.
+func ExampleBudget_Close() {
+	before := debug.SetMemoryLimit(-1)
+	b, err := arena.NewBudget(512<<20, arena.BudgetOptions{})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("limit set by the budget:", debug.SetMemoryLimit(-1) != before)
+	if err := b.Close(); err != nil {
+		panic(err)
+	}
+	fmt.Println("limit restored:", debug.SetMemoryLimit(-1) == before)
+	fmt.Println("closed:", b.Stats().Closed, errors.Is(b.Close(), arena.ErrClosed))
+	// Output:
+	// limit set by the budget: true
+	// limit restored: true
+	// closed: true true
+}

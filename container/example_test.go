@@ -372,3 +372,78 @@ func ExampleMap_MemStats() {
 	fmt.Println(st.Entries, st.EntryBytes, st.Resizes > 0)
 	// Output: 1000 32000 true
 }
+
+// ExampleBytesMap_Defrag compacts a map after a mass delete: the
+// survivors sit scattered over nearly empty spans until Defrag steps move
+// them into fuller ones, and the emptied spans go back to the Heap.
+func ExampleBytesMap_Defrag() {
+	h := newHeap()
+	defer h.Close()
+	m, err := container.NewBytesMap(h, 0)
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+	const n = 200000
+	for i := range n {
+		_ = m.SetString(fmt.Sprintf("key:%06d", i), make([]byte, 40))
+	}
+	for i := range n {
+		if i%10 != 0 {
+			m.Delete(fmt.Appendf(nil, "key:%06d", i))
+		}
+	}
+	before := h.Stats()
+	// Steps of at most 256 entries (each is what a writer would hold the
+	// map's lock for), until two whole sweeps have passed.
+	for start := m.MemStats().DefragSweeps; m.MemStats().DefragSweeps < start+2; {
+		if _, err := m.Defrag(256); err != nil {
+			panic(err)
+		}
+	}
+	after := h.Stats()
+	fmt.Println("entries:", m.Len())
+	fmt.Println("moved most of them:", m.MemStats().DefragMoved > n/10/2)
+	fmt.Println("in use before: over 4x live:", before.HeapInuse > 4*before.HeapAlloc)
+	fmt.Println("in use after: under 1.5x live:", float64(after.HeapInuse) < 1.5*float64(after.HeapAlloc))
+	// Output:
+	// entries: 20000
+	// moved most of them: true
+	// in use before: over 4x live: true
+	// in use after: under 1.5x live: true
+}
+
+// ExampleMap_Defrag is BytesMap's for a Map of fixed-size entries.
+func ExampleMap_Defrag() {
+	h := newHeap()
+	defer h.Close()
+	m, err := container.NewMap[uint64, [4]uint64](h, 0)
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+	const n = 200000
+	for i := range uint64(n) {
+		_ = m.Set(i, [4]uint64{i})
+	}
+	for i := range uint64(n) {
+		if i%10 != 0 {
+			m.Delete(i)
+		}
+	}
+	before := h.Stats()
+	for start := m.MemStats().DefragSweeps; m.MemStats().DefragSweeps < start+2; {
+		if _, err := m.Defrag(256); err != nil {
+			panic(err)
+		}
+	}
+	after := h.Stats()
+	v, _ := m.Get(420)
+	fmt.Println("entries:", m.Len(), "value of 420:", v[0])
+	fmt.Println("in use before: over 4x live:", before.HeapInuse > 4*before.HeapAlloc)
+	fmt.Println("in use after: under 1.5x live:", float64(after.HeapInuse) < 1.5*float64(after.HeapAlloc))
+	// Output:
+	// entries: 20000 value of 420: 420
+	// in use before: over 4x live: true
+	// in use after: under 1.5x live: true
+}
