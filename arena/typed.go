@@ -180,10 +180,20 @@ func typedFree(f Freer, p unsafe.Pointer, size uintptr) (wrongType bool, err err
 			defer h.leave()
 			return true, wrongSize(s, uintptr(p))
 		}
-		// A Cache freeing into a span it owns: Cache.Free's fast path.
-		if c != nil && c.freeOwned(s, uintptr(p)) {
-			c.closeCache()
-			return false, nil
+		// A free into a span the Cache (or, through the Heap, the P's
+		// cache) owns: Cache.Free's and Heap.Free's fast path.
+		if c != nil {
+			if c.freeOwned(s, uintptr(p)) {
+				c.closeCache()
+				return false, nil
+			}
+		} else if pc := h.fastP(pid); pc != nil {
+			ok := pc.freeOwned(s, uintptr(p))
+			h.fastPDone(pc)
+			if ok {
+				h.closeFast()
+				return false, nil
+			}
 		}
 	}
 	return false, h.free(c, pid, p, s)
