@@ -35,6 +35,20 @@ func mustNew(tb testing.TB, t *Table, nelems uint32) *Span {
 	return s
 }
 
+// newPooled takes n 64-slot records from t and returns all of them to the
+// pool but the first keep, for the ReleasePooled tests.
+func newPooled(tb testing.TB, t *Table, n, keep int) []*Span {
+	tb.Helper()
+	all := make([]*Span, n)
+	for i := range all {
+		all[i] = mustNew(tb, t, 64)
+	}
+	for _, s := range all[keep:] {
+		t.Release(s)
+	}
+	return all
+}
+
 // panicMessage runs f and returns what it panicked with, formatted, and
 // whether it panicked at all.
 func panicMessage(f func()) (msg string, panicked bool) {

@@ -121,13 +121,7 @@ func TestReleasePooledRecords(t *testing.T) {
 // later call goes on where pages are left.
 func TestReleasePooledMax(t *testing.T) {
 	tb := newTestTable(t, 1<<14)
-	var all []*Span
-	for range 2000 {
-		all = append(all, mustNew(t, tb, 64))
-	}
-	for _, s := range all {
-		tb.Release(s)
-	}
+	newPooled(t, tb, 2000, 0)
 	ps := mmap.PageSize()
 	got, err := tb.ReleasePooled(3 * ps)
 	if err != nil || got != 3*ps {
@@ -148,13 +142,7 @@ func TestReleasePooledFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tb.Close()
-	var all []*Span
-	for range 500 {
-		all = append(all, mustNew(t, tb, 64))
-	}
-	for _, s := range all[100:] {
-		tb.Release(s)
-	}
+	all := newPooled(t, tb, 500, 100)
 	fi.FailNth(mmap.OpDecommit, 1)
 	got, err := tb.ReleasePooled(^uintptr(0))
 	if !errors.Is(err, mmap.ErrInjected) || tb.ReleasedRecordBytes() > got {
@@ -179,13 +167,7 @@ func TestReleasePooledFault(t *testing.T) {
 // pool), and the pool is unchanged.
 func TestReleasePooledDoubleRelease(t *testing.T) {
 	tb := newTestTable(t, 1<<12)
-	var all []*Span
-	for range 100 {
-		all = append(all, mustNew(t, tb, 64))
-	}
-	for _, s := range all {
-		tb.Release(s)
-	}
+	all := newPooled(t, tb, 100, 0)
 	if got, err := tb.ReleasePooled(^uintptr(0)); err != nil || got == 0 {
 		t.Fatalf("ReleasePooled = %d, %v", got, err)
 	}
