@@ -221,6 +221,13 @@ row() {
 	done
 	echo "$line"
 }
+# header WIDTH: the stores' names over columns of WIDTH.
+header() {
+	local s line
+	line=$(printf '%-40s' "")
+	for s in $STORES; do line+=$(printf "%${1}s" "$s"); done
+	echo "$line"
+}
 # spread LABEL FMT KEY: the lowest and highest of the runs, per store.
 spread() {
 	local label=$1 fmt=$2 key=$3 s line lo hi
@@ -236,9 +243,7 @@ echo
 runs=
 ((RUNS > 1)) && runs=", medians of $RUNS runs"
 echo "kvserver: KEYS=$KEYS values $VMIN-$VMAX B, SET/GET -d $SETSIZE, -c $CLIENTS, OPS=$OPS (-P $PIPELINE), LAT_OPS=$LAT_OPS (-P 1), shards $SHARDS, $(nproc) CPUs, $(($(date +%s) - start)) s$runs"
-header=$(printf '%-40s' "")
-for s in $STORES; do header+=$(printf '%18s' "$s"); done
-echo "$header"
+header 18
 row "preload SET (loadgen, pipelined)" rps load
 row "delete 90 % (loadgen, multi-key DEL)" rps del
 row "SET throughput (-P $PIPELINE)" rps set_rps
@@ -281,9 +286,7 @@ row "GOGC" raw gogc
 if ((RUNS > 1)); then
 	echo
 	echo "spread over the $RUNS runs (lowest - highest):"
-	header=$(printf '%-40s' "")
-	for s in $STORES; do header+=$(printf '%26s' "$s"); done
-	echo "$header"
+	header 26
 	spread "preload SET (loadgen, pipelined)" rps load
 	spread "SET throughput (-P $PIPELINE)" rps set_rps
 	spread "GET throughput (-P $PIPELINE)" rps get_rps
