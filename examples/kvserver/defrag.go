@@ -113,6 +113,11 @@ type defragStats struct {
 	pauses   atomic.Uint64 // waits of a pass for a mass delete to settle
 }
 
+// massDelete reports whether HeapAlloc falling from prev to now at one
+// look of the defragger means a mass delete is under way
+// (defragSettleDiv).
+func massDelete(prev, now uint64) bool { return now < prev-prev/defragSettleDiv }
+
 // defragWanted reports whether the heap is fragmented enough for a pass
 // and not shrinking fast (see defragSettleDiv); lastAlloc is HeapAlloc at
 // the previous check, updated here.
@@ -120,7 +125,7 @@ func (s *offStore) defragWanted(lastAlloc *uint64, ratio float64) bool {
 	st := s.h.Stats()
 	prev := *lastAlloc
 	*lastAlloc = st.HeapAlloc
-	if st.HeapAlloc < prev-prev/defragSettleDiv {
+	if massDelete(prev, st.HeapAlloc) {
 		return false
 	}
 	return st.HeapInuse > st.HeapAlloc && st.HeapInuse-st.HeapAlloc >= defragMinWaste &&
@@ -230,7 +235,7 @@ func (s *offStore) defragPass(stop <-chan struct{}) (moved uint64, ok bool) {
 			for {
 				st := s.h.Stats()
 				a := st.HeapAlloc
-				falling := a < lastAlloc-lastAlloc/defragSettleDiv
+				falling := massDelete(lastAlloc, a)
 				lastAlloc, lastAt = a, time.Now()
 				if !falling {
 					raise(st)
