@@ -45,12 +45,12 @@
 // preloaded with millions of keys and then deleted most of them wants the
 // table's memory back too (at 3 M keys, a table kept at the hint held 32
 // MiB of a 128 MiB heap after a 90 % delete), and growing back is as
-// incremental as any growth. Neither rehashes the table at once. Like Redis's dict,
-// the map allocates the new table's directory and from then on holds two
-// tables: every insert goes to the new one, every lookup searches both,
-// and every Set and Delete, after doing its own work, moves a bounded part
-// of the old table over: at most 16 entries, and at most 128
-// empty buckets (or unallocated segments) stepped over. Entries move one
+// incremental as any growth. Neither rehashes the table at once. Like
+// Redis's dict, the map allocates the new table's directory and from then
+// on holds two tables: every insert goes to the new one, every lookup
+// searches both, and every Set and Delete, after doing its own work, moves
+// a bounded part of the old table over: at most 16 entries, and at most
+// 128 empty buckets (or unallocated segments) stepped over. Entries move one
 // at a time, head of chain first, keeping their stored hash, so a move
 // touches one entry and two bucket words and no key is rehashed. When a
 // segment of the old table has been passed it is freed; when the last has,

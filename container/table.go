@@ -181,7 +181,7 @@ type core struct {
 	moveIdx  uint64 // next bucket of tab[0] to drain while resizing
 
 	count      int
-	entryBytes uint64 // bytes requested for live entries
+	entryBytes uint64 // header, key and value bytes of the live entries as they are now (MapStats.EntryBytes)
 	hint       uint64 // buckets the first table gets (a shrink may go below)
 	closed     bool
 
