@@ -181,7 +181,10 @@ func typedFree(f Freer, p unsafe.Pointer, size uintptr) (wrongType bool, err err
 			return true, wrongSize(s, uintptr(p))
 		}
 		// A free into a span the Cache (or, through the Heap, the P's
-		// cache) owns: Cache.Free's and Heap.Free's fast path.
+		// cache) owns: Cache.Free's and Heap.Free's fast path, written
+		// out as they write it. (A helper shared with Heap.Free is over
+		// the inlining budget, and the call cost Heap.Free's pair 2.5-3
+		// ns, 10 %.)
 		if c != nil {
 			if c.freeOwned(s, uintptr(p)) {
 				c.closeCache()
