@@ -165,37 +165,47 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		poison(p, uintptr(s.ElemSize))
 	}
 
-	local, raced := false, false
-	if c != nil {
-		switch {
-		case s.Owner() == c.id:
-			s.SetNeedZero()
-			c.localFree(&c.cls[cl], s, idx)
-			bump(&c.cnt.frees[cl])
-			local = true
-		case !s.MarkFreed(idx):
-			raced = true
-		default:
-			bump(&c.cnt.frees[cl])
+	// fc is the cache freeing: c, or the P's (nil for a P past the table).
+	fc := c
+	if c == nil {
+		fc = h.fastP(pid)
+	}
+	local, raced, batched := false, false, false
+	var old, due remoteBatch
+	switch owner := s.Owner(); {
+	case fc != nil && owner == fc.id:
+		s.SetNeedZero()
+		fc.localFree(&fc.cls[cl], s, idx)
+		bump(&fc.cnt.frees[cl])
+		local = true
+	case fc != nil && (c != nil || perPByP) && owner == spans.OwnerCentral && *s.Slot(idx) == spans.SlotAllocated:
+		// A free into a span no cache owns goes into the cache's batch
+		// (remotefree.go). One into a span another cache owns sets its
+		// bit now, for the owner to collect when it runs dry. So does
+		// Heap.Free where goroutines do not know their P (per-P caches
+		// taken at random: consecutive frees would rarely share a batch).
+		old, due = fc.addRemote(s, idx, gen)
+		batched = true
+	case !s.MarkFreed(idx):
+		raced = true
+	case fc != nil:
+		bump(&fc.cnt.frees[cl])
+	default:
+		atomic.AddUint64(&h.sharedCnt.frees[cl], 1)
+	}
+	if c == nil && fc != nil {
+		h.fastPDone(fc)
+	}
+	if batched {
+		if old.s == nil && due.s == nil {
+			h.endFast(c)
+		} else {
+			h.publishEnd(c, old, due)
 		}
-	} else {
-		ppc := h.fastP(pid)
-		switch {
-		case ppc != nil && s.Owner() == ppc.id:
-			s.SetNeedZero()
-			ppc.localFree(&ppc.cls[cl], s, idx)
-			bump(&ppc.cnt.frees[cl])
-			local = true
-		case !s.MarkFreed(idx):
-			raced = true
-		case ppc != nil:
-			bump(&ppc.cnt.frees[cl])
-		default:
-			atomic.AddUint64(&h.sharedCnt.frees[cl], 1)
+		if counted {
+			h.leave()
 		}
-		if ppc != nil {
-			h.fastPDone(ppc)
-		}
+		return nil
 	}
 	if !local {
 		if raced {
@@ -205,13 +215,14 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 			}
 			return h.badFree(nil, s, addr, idx)
 		}
-		// Remote free. The bit is counted, then the owner read: an owner
+		// Remote free into a span another cache owns, of a sampled
+		// slot, or from a P with no cache: not batched. The bit is counted, then the owner read: an owner
 		// collects the bit when it runs dry or lets the span go (see
 		// uncacheSpan for that race); a central span may need its lists
 		// fixed or, if this was its last live object, to be freed. Only
-		// those take the class lock (remoteCentral says when).
+		// those take the class lock (remoteDue says when).
 		n := s.NotePending()
-		if s.Owner() == spans.OwnerCentral && (n == relistAt(s) || n >= int32(s.Allocated())) {
+		if s.Owner() == spans.OwnerCentral && remoteDue(s, n-1, n) {
 			h.toSlow(c)
 			h.remoteCentralLeave(s, cl, gen, n)
 			if counted {
@@ -262,7 +273,7 @@ func (h *Heap) badFree(kind error, s *spans.Span, addr, idx uintptr) error {
 // remoteCentralLeave is remoteCentral ending the slow section it runs in.
 func (h *Heap) remoteCentralLeave(s *spans.Span, cl uint8, gen uint32, n int32) {
 	defer h.leave()
-	h.remoteCentral(s, cl, gen, n)
+	h.remoteCentral(s, cl, gen, n-1, n)
 }
 
 func doubleFreeRace(addr, idx uintptr, s *spans.Span) error {

@@ -29,7 +29,9 @@ import (
 // called concurrently (pass it between goroutines only with
 // synchronisation). Objects it allocates may be freed through any Cache of
 // the same Heap or through the Heap itself. Close hands its spans and
-// cached pages back; a Cache that is never closed keeps them.
+// cached pages back, and publishes its last batch of frees into spans no
+// cache owns (up to 64 objects of one span, remotefree.go); a Cache that
+// is never closed keeps them.
 type Cache struct {
 	h  *Heap
 	id uint32
@@ -47,6 +49,7 @@ type Cache struct {
 	//lint:ignore U1000 used by normal builds only
 	seq uint32
 	pc  pages.Cache    // the worker page cache for small spans
+	rb  remoteBatch    // remote frees not yet published (remotefree.go)
 	cnt *cacheCounters // shared with Stats
 	cls [sizeclasses.NumClasses]classCache
 
@@ -443,6 +446,9 @@ func (c *Cache) owns(s *spans.Span) bool {
 // allocSlow refills the class's window or replaces its span, and serves
 // sampled allocations.
 func (c *Cache) allocSlow(cl uint8, size int) (unsafe.Pointer, error) {
+	// The batch of remote frees goes out first: it may hold free slots
+	// of a span this cache took over since.
+	c.h.panicIfBad(c.h.publishSlow(c.takeRemote()))
 	noGuard := false
 	var f checkFault
 	for {
@@ -641,6 +647,7 @@ func (c *Cache) Close() error {
 // racing double free it found, to be raised once it is done.
 func (c *Cache) release() (bad spans.BadFree) {
 	h := c.h
+	bad = h.publishSlow(c.takeRemote())
 	for cl := range c.cls {
 		for {
 			s := c.evict(uint8(cl))

@@ -189,17 +189,25 @@ func relistAt(s *spans.Span) int32 {
 	return int32(max(s.NElems/relistDiv, min(s.NElems/2, relistMin), 1))
 }
 
-// remoteCentral follows a remote free (its bit set, pending counted as n)
-// into a span no cache owned when the freer looked. Most such frees take
-// no lock: the bit waits for whoever next takes the span. The class lock
-// is taken only by the free that brings the span's uncollected frees to
-// relistAt, to move it from the full list to the partial one, and when
-// every live object of the span has been freed, to collect and free the
-// span. gen is the record
-// generation the freer saw before setting its bit: if the record was
-// reused since, the span it freed into is gone and there is nothing to do.
-func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, n int32) {
-	if n != relistAt(s) && n < int32(s.Allocated()) {
+// remoteDue reports whether remote frees that took s's pending count from
+// prev to n oblige their freer to take the class lock (remoteCentral): the
+// count crossed relistAt, or covers every object the span had allocated.
+func remoteDue(s *spans.Span, prev, n int32) bool {
+	at := relistAt(s)
+	return (prev < at && n >= at) || n >= int32(s.Allocated())
+}
+
+// remoteCentral follows remote frees (their bits set, pending counted from
+// prev to n) into a span no cache owned when the freer looked. Most such
+// frees take no lock: the bits wait for whoever next takes the span. The
+// class lock is taken only by the freer that brings the span's
+// uncollected frees to relistAt, to move it from the full list to the
+// partial one, and when every live object of the span has been freed, to
+// collect and free the span. gen is the record generation the freer saw
+// before setting its bits: if the record was reused since, the span it
+// freed into is gone and there is nothing to do.
+func (h *Heap) remoteCentral(s *spans.Span, cl uint8, gen uint32, prev, n int32) {
+	if !remoteDue(s, prev, n) {
 		return
 	}
 	c := &h.central[cl]

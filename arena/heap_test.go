@@ -294,6 +294,7 @@ func TestStatsPerClass(t *testing.T) {
 	}
 	check := func(stage string, objs, heapAlloc, mallocs, frees, large, inusePages uint64) {
 		t.Helper()
+		publishBatches(t, h)
 		st := h.Stats()
 		// Only the figures the test is about: Stats may grow more.
 		got := make([]ClassStats, len(st.Classes))
@@ -404,6 +405,7 @@ func TestCacheCloseReturnsSpans(t *testing.T) {
 	if err := h.Free(keep); err != nil {
 		t.Fatal(err)
 	}
+	publishBatches(t, h)
 	if st := h.Stats(); st.HeapInuse != 0 || st.HeapObjects != 0 {
 		t.Errorf("after the last free: %s", statsLine(st))
 	}

@@ -222,3 +222,21 @@ func quiet(cfg Config) Config {
 	cfg.ScavengeDelay = -1
 	return cfg
 }
+
+// publishBatches publishes every per-P cache's batch of remote frees
+// (remotefree.go), for tests that free through Heap.Free and then count
+// spans: a batch is published when it makes its span due, but a goroutine
+// moved to another P between frees leaves the first P's batch holding
+// some of a span's frees until that P allocates again. Call it only while
+// no other goroutine uses the heap.
+func publishBatches(t testing.TB, h *Heap) {
+	t.Helper()
+	for _, c := range h.perPCaches() {
+		lockDropped(c)
+		b := c.takeRemote()
+		unlockDropped(c)
+		if bad := h.publishSlow(b); bad.N > 0 {
+			t.Fatalf("publishing a per-P batch: %s", bad.Message())
+		}
+	}
+}

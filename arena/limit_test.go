@@ -229,6 +229,7 @@ func TestMemoryLimitSmallObjects(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	publishBatches(t, h)
 	if st := h.Stats(); st.HeapObjects != 0 || st.HeapInuse != 0 {
 		t.Fatalf("after freeing everything: %s", statsLine(st))
 	}

@@ -66,14 +66,19 @@ func TestSpanOccupancyStats(t *testing.T) {
 
 	// Remote frees into the full span: it stays full (its frees wait)
 	// until relistAt of them are pending, then moves to the partial
-	// bucket of its live objects.
+	// bucket of its live objects. They go through one Cache: its batch
+	// publishes on the free that reaches relistAt (remotefree.go), where
+	// Heap.Free in the offheap_nolinkname build spreads them over several
+	// per-P caches' batches.
+	remote := h.NewCache()
+	defer remote.Close()
 	full := bySpan[order[4]]
 	at := int(relistAt(h.spans.Lookup(uintptr(full[0]))))
 	if at < 2 {
 		t.Fatalf("relistAt %d for a %d-object span: nothing to batch", at, nobj)
 	}
 	for i, p := range full[:at] {
-		if err := h.Free(p); err != nil {
+		if err := remote.Free(p); err != nil {
 			t.Fatal(err)
 		}
 		want = [SpanOccupancyBuckets]uint64{1, 1, 1, 1, 1}

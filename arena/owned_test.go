@@ -111,6 +111,7 @@ func TestOwnedSpansStayLocal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	publishBatches(t, h)
 	verifyOK(t, h)
 	if st := h.Stats(); st.HeapObjects != 0 || st.Classes[cl].Spans != 0 {
 		t.Fatalf("after freeing everything: %d objects, %d spans of class %d", st.HeapObjects, st.Classes[cl].Spans, cl)

@@ -94,9 +94,11 @@ func (h *Heap) allocSmallSlow(cl uint8, size int) (unsafe.Pointer, error) {
 			old = c.install(cl, fresh)
 			fresh = nil
 		}
+		// The P's batch of remote frees goes out first (see allocSlow).
+		rb := c.takeRemote()
 		r := c.slowStep(cl, noGuard, &f)
 		h.releaseP(c)
-		var bad spans.BadFree
+		bad := h.publishSlow(rb)
 		for _, s := range []*spans.Span{old, r.old} {
 			if s == nil {
 				continue

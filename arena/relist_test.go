@@ -35,15 +35,20 @@ func TestStaleRelist(t *testing.T) {
 	if s.List != spans.ListFull || s.Owner() != spans.OwnerCentral {
 		t.Fatalf("after Close: %s on list %d, want full and central", s.Describe(), s.List)
 	}
-	// One remote free: pending 1, under relistAt.
-	if err := h.Free(ps[1]); err != nil {
+	// One remote free: pending 1, under relistAt. It goes through a
+	// Cache of its own, closed to publish its batch (remotefree.go).
+	c2 := h.NewCache()
+	if err := c2.Free(ps[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if s.Pending() != 1 || relistAt(s) <= 1 {
 		t.Fatalf("pending %d, relistAt %d", s.Pending(), relistAt(s))
 	}
 	// The stale freer arrives with the count it saw earlier.
-	h.remoteCentral(s, uint8(cl), s.Gen(), relistAt(s))
+	h.remoteCentral(s, uint8(cl), s.Gen(), relistAt(s)-1, relistAt(s))
 	if s.List != spans.ListFull {
 		t.Errorf("a stale relistAt count moved %s with %d frees pending to list %d", s.Describe(), s.Pending(), s.List)
 	}

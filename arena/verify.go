@@ -224,6 +224,12 @@ func (h *Heap) verifySpan(s *spans.Span, owners map[uint32]*Cache, bad func(stri
 					break
 				}
 			}
+		case spans.SlotRemote:
+			// Freed by a cache that does not own the span, its freed bit
+			// set or still in that cache's batch (remotefree.go): not live.
+			if i >= uintptr(s.NElems) {
+				bad("%s: padding slot %d freed remotely", s.Describe(), i)
+			}
 		case spans.SlotRetired:
 			// A slot a debug check found written after free: out of use
 			// for good, holding the corrupted bytes (sample.go). The

@@ -41,18 +41,24 @@
 // allocated slot whose allocation a profile sampled), SlotPad (slots
 // past the span's object count, never handed out), or SlotRetired (a free
 // slot whose debug poison check failed: it keeps the corrupted bytes, is
-// never handed out again and cannot be freed, so it keeps its span in use).
-// Only the span's current
+// never handed out again and cannot be freed, so it keeps its span in use),
+// or SlotRemote (freed by a goroutine that does not own the span, its freed
+// bit set or about to be, awaiting collection). Only the span's current
 // owner writes state bytes: the Cache that holds it, the goroutine moving it
 // between owners, or the holder of its size class's central lock while it is
 // unowned. A goroutine freeing an object it was handed only reads that
 // object's own byte: the hand-off of the pointer from the allocating
 // goroutine orders the owner's write before that read, and bytes are
 // separate memory locations, so the owner may write other slots' bytes at
-// the same time without a data race.
+// the same time without a data race. The one byte a non-owner writes is
+// the state of the object it frees, allocated to SlotRemote (MarkRemote):
+// the owner writes an allocated slot's byte only when it frees or collects
+// that same object, so the two meet only in a double free.
 //
 // A free by a goroutine that does not own the span sets the slot's bit in
-// the span's freed bitmap with an atomic OR and counts it in Pending. The
+// the span's freed bitmap with an atomic OR and counts it in Pending, one
+// free at a time (MarkFreed, NotePending) or, after marking each slot
+// SlotRemote, a word's worth at once (PublishFreed). The
 // bit is the arbiter between concurrent frees (the second sees it set: a
 // double free) and the message to the owner, who collects freed bits with
 // an atomic swap when it runs out of slots and only then marks the slots

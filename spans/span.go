@@ -60,6 +60,7 @@ const (
 	SlotPad       = 2 // past NElems; never handed out
 	SlotSampled   = 3 // allocated, and its allocation was sampled (profile)
 	SlotRetired   = 4 // taken out of use by a failed debug check; never handed out or freed
+	SlotRemote    = 5 // freed by a goroutine that does not own the span; its freed bit is set by a batch publish (PublishFreed)
 )
 
 // Owner values other than a cache's ID.
@@ -223,6 +224,38 @@ func (s *Span) MarkFreed(i uintptr) bool {
 	return s.freed[i/wordBits].Or(bit)&bit == 0
 }
 
+// MarkRemote marks allocated slot i freed by a goroutine that does not own
+// the span, ahead of its freed bit (PublishFreed sets that, for a batch of
+// such frees). From here on every other free of the object finds the slot
+// not allocated and is refused, and no owner hands it out again (it is not
+// free) until it collects the bit. A plain byte store by the freer, the one
+// exception to "only the owner writes state bytes": the owner writes an
+// allocated slot's byte only when it frees or collects that very object,
+// which would be a double free of it.
+func (s *Span) MarkRemote(i uintptr) { *s.Slot(i) = SlotRemote }
+
+// PublishFreed sets the freed bits of word w given in m, slots a goroutine
+// not owning the span marked with MarkRemote, and counts them in Pending.
+// It returns Pending before and after its count, and dup: bits of m that
+// were set already. A set bit there is a double free that raced (another
+// free found the slot allocated before MarkRemote's store); those bits are
+// not counted again, so the span stays consistent, and the caller reports
+// them (RaceReport).
+func (s *Span) PublishFreed(w uintptr, m uint64) (prev, n int32, dup uint64) {
+	dup = s.freed[w].Or(m) & m
+	k := int32(bits.OnesCount64(m &^ dup))
+	n = s.pending.Add(k)
+	return n - k, n, dup
+}
+
+// RaceReport describes the raced double frees PublishFreed found in word
+// w (dup, not 0), for the caller's panic.
+func (s *Span) RaceReport(w uintptr, dup uint64) BadFree {
+	i := w*wordBits + uintptr(bits.TrailingZeros64(dup))
+	return BadFree{N: bits.OnesCount64(dup), slot: i, state: SlotRemote, addr: s.Base + i*uintptr(s.ElemSize),
+		span: s.id, base: s.Base, npages: s.NPages, class: s.Class, published: true}
+}
+
 // HasPending reports whether any remote free awaits collection.
 func (s *Span) HasPending() bool {
 	for w := range s.freed {
@@ -254,7 +287,7 @@ func (s *Span) Collect() (n uint32, bad BadFree) {
 		for m != 0 {
 			i := w*wordBits + uintptr(bits.TrailingZeros64(m))
 			m &= m - 1
-			if st := *s.Slot(i); st != SlotAllocated && st != SlotSampled {
+			if st := *s.Slot(i); st != SlotAllocated && st != SlotSampled && st != SlotRemote {
 				if bad.N == 0 {
 					bad = BadFree{slot: i, state: st, addr: s.Base + i*uintptr(s.ElemSize),
 						span: s.id, base: s.Base, npages: s.NPages, class: s.Class}
@@ -285,16 +318,24 @@ type BadFree struct {
 	base   uintptr
 	npages uint32
 	class  uint8
+	// published: found by PublishFreed (the bit was set already), not by
+	// Collect (the slot was not allocated).
+	published bool
 }
 
 // Message is the panic message for b, naming the object's address, the
 // span and the slot's state.
 func (b BadFree) Message() string {
-	return fmt.Sprintf("offheap: racing double free of %#x: span %d [%#x, +%d pages) class %d: collected free of slot %d in state %d (%d such frees dropped)",
-		b.addr, b.span, b.base, b.npages, b.class, b.slot, b.state, b.N)
+	what := "collected free of"
+	if b.published {
+		what = "freed bit already set for"
+	}
+	return fmt.Sprintf("offheap: racing double free of %#x: span %d [%#x, +%d pages) class %d: %s slot %d in state %d (%d such frees dropped)",
+		b.addr, b.span, b.base, b.npages, b.class, what, b.slot, b.state, b.N)
 }
 
-// CountAllocated counts slots in state SlotAllocated (owner only).
+// CountAllocated counts the span's objects that are not free: allocated,
+// or freed by a non-owner and not yet collected (owner only).
 func (s *Span) CountAllocated() uint32 {
 	var free int
 	for i := uintptr(0); i < uintptr(s.nslots)/wordBits; i++ {
