@@ -178,13 +178,12 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		fc.localFree(&fc.cls[cl], s, idx)
 		bump(&fc.cnt.frees[cl])
 		local = true
-	case fc != nil && (c != nil || perPByP) && owner == spans.OwnerCentral && *s.Slot(idx) == spans.SlotAllocated:
-		// A free into a span no cache owns goes into the cache's batch
-		// (remotefree.go). One into a span another cache owns sets its
-		// bit now, for the owner to collect when it runs dry. So does
-		// Heap.Free where goroutines do not know their P (per-P caches
-		// taken at random: consecutive frees would rarely share a batch).
-		old, due = fc.addRemote(s, idx, gen)
+	case fc != nil && (c != nil || perPByP) && *s.Slot(idx) == spans.SlotAllocated:
+		// A remote free goes into the cache's batch (remotefree.go),
+		// except from Heap.Free where goroutines do not know their P
+		// (per-P caches taken at random: consecutive frees would rarely
+		// share a batch).
+		old, due = fc.addRemote(s, idx, gen, owner == spans.OwnerCentral)
 		batched = true
 	case !s.MarkFreed(idx):
 		raced = true
@@ -215,8 +214,8 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 			}
 			return h.badFree(nil, s, addr, idx)
 		}
-		// Remote free into a span another cache owns, of a sampled
-		// slot, or from a P with no cache: not batched. The bit is counted, then the owner read: an owner
+		// Remote free of a sampled slot, from a P with no cache, or
+		// where goroutines do not know their P: not batched. The bit is counted, then the owner read: an owner
 		// collects the bit when it runs dry or lets the span go (see
 		// uncacheSpan for that race); a central span may need its lists
 		// fixed or, if this was its last live object, to be freed. Only

@@ -181,6 +181,9 @@ func TestDefragHintFalse(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// The frees wait in the per-P cache's batch (remotefree.go) until
+	// published: a span's occupancy counts them only then.
+	publishBatches(t, h)
 	// Now central: the full spans say no, the sparse one yes.
 	for i, p := range ps[:3*perSpan] {
 		if h.DefragHint(p) {

@@ -54,15 +54,15 @@
 // workloads that free objects in another order than they allocated them:
 // with one span per class, most frees landed in spans the cache had
 // already let go, as remote frees, and classes of 8 objects per span
-// refilled every few allocations. A free from anywhere
-// else (another Cache, Heap.Free on another P) validates the pointer by
-// reading the slot's own state byte and sets the slot's
-// bit in the span's freed bitmap with an atomic OR. The bit is both the
+// refilled every few allocations. A free from anywhere else (another
+// Cache, Heap.Free on another P) validates the pointer by reading the
+// slot's own state byte and, once its batch is published (below), sets
+// the slot's bit in the span's freed bitmap with an atomic OR. The bit is both the
 // arbiter between racing frees and the message to the owner, which
 // collects freed bits with an atomic swap when its window runs dry. Spans
 // that no cache owns sit on per-class central lists (partial and full)
 // under a per-class lock. A remote free into such a span also just sets
-// its bit and counts it; it takes the class lock only when the span's
+// its bit and counts it; its publisher takes the class lock only when the span's
 // uncollected frees reach an eighth of its slots (at least 4: relistAt in
 // central.go), to move it from full to partial, and for its last live
 // object (to free the span back to the page allocator). A cache taking a
@@ -79,18 +79,17 @@
 // ones drain and are freed, so after a mass delete the heap shrinks back
 // towards its live size.
 //
-// A free into a span no cache owns is batched (remotefree.go): the
-// freeing cache marks the slot's state byte remote-freed, which already
-// refuses any other free of the object, and collects the slot in a bit
-// mask of one 64-slot word of the span; the next free into another word,
-// the cache's allocation slow path or its Close publishes the mask with
-// one atomic OR and one atomic add, and so does the free that makes the
-// span due for the class lock (relistAt, or its last live object). In the
+// Remote frees are batched (remotefree.go): the freeing cache marks the
+// slot's state byte remote-freed, which already refuses any other free of
+// the object, and collects the slot in a bit mask of one 64-slot word of
+// the span; the next free into another word, the cache's allocation slow
+// path or its Close publishes the mask with one atomic OR and one atomic
+// add, and so does the free of a central span's last live object. In the
 // producer/consumer shape this took the consumer's two contended atomics
-// per free down to two per batch (xmalloc 13 → 24 M frees/s). What it
-// delays: up to 64 freed objects per cache stay unusable, keeping their
-// span, until the cache frees elsewhere, allocates on its slow path or
-// closes; a per-P cache's batch waits for its P's next slow path.
+// per free down to two per batch. What it delays: up to 64 freed objects
+// per cache stay unusable, keeping their span, until the cache frees
+// elsewhere, allocates on its slow path or closes; a per-P cache's batch
+// waits for its P's next slow path.
 //
 // A free reads the page's entry in the span table, the span header's first
 // line (state, owner, class, base, size, and the count of pending remote

@@ -468,6 +468,9 @@ func (r *faultRun) finish(pending int) {
 	}
 	r.checkStats("freeing everything")
 	h := r.h
+	// Frees through Heap.Free into spans the closed caches owned wait in
+	// the per-P cache's batch (remotefree.go) until published.
+	publishBatches(r.t, h)
 	var st Stats
 	for range pending + 1 { // a queued failure may fail one Scavenge
 		h.Scavenge()

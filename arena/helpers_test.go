@@ -223,6 +223,15 @@ func quiet(cfg Config) Config {
 	return cfg
 }
 
+// publishCache publishes c's batch of remote frees (remotefree.go), as
+// its next slow path would; c must not be in use meanwhile.
+func publishCache(t testing.TB, c *Cache) {
+	t.Helper()
+	if bad := c.h.publishSlow(c.takeRemote()); bad.N > 0 {
+		t.Fatalf("publishing a cache's batch: %s", bad.Message())
+	}
+}
+
 // publishBatches publishes every per-P cache's batch of remote frees
 // (remotefree.go), for tests that free through Heap.Free and then count
 // spans: a batch is published when it makes its span due, but a goroutine

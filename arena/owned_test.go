@@ -142,6 +142,9 @@ func TestOwnedSpansRemoteFrees(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The last of them wait in other's batch (remotefree.go) until it
+	// publishes it, as its next slow path would.
+	publishCache(t, other)
 	spansBefore := h.Stats().Classes[cl].Spans
 	seen := map[unsafe.Pointer]bool{}
 	for _, p := range ptrs {

@@ -83,6 +83,13 @@ func writeAfterFree(t *testing.T, a Allocator, f Freer, size, at int) (obj, bad 
 	if err := f.Free(p); err != nil {
 		t.Fatal(err)
 	}
+	// A remote free waits in its cache's batch (remotefree.go): publish
+	// it, so that the owner can collect the slot and hand it out.
+	if c, ok := f.(*Cache); ok {
+		publishCache(t, c)
+	} else if h, ok := f.(*Heap); ok {
+		publishBatches(t, h)
+	}
 	b := unsafe.Slice((*byte)(p), size)
 	if b[at] != debugPoison {
 		t.Fatalf("freed object not poisoned: %#x", b[at])

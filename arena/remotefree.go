@@ -11,21 +11,24 @@ import (
 //
 // A free into a span the freeing cache does not own used to set the slot's
 // freed bit with an atomic OR and count it with an atomic add on the span
-// header, two atomic read-modify-writes on lines the owner reads too. In
-// the producer/consumer shape (xmalloc) every free is such a free, and those
-// two atomics, on lines moving between the cores, were most of its cost:
-// about 60 ns a free against 15 for the rest.
+// header, two atomic read-modify-writes on lines the span's owner reads
+// too. In the producer/consumer shape (xmalloc) every free is such a free,
+// and those atomics, on lines moving between the cores, were most of the
+// consumer's cost.
 //
 // Now the freeing cache marks the slot SlotRemote with a plain byte store
 // and notes the slot in its remoteBatch, which holds frees of one 64-slot
 // word of one span. Frees arrive in allocation order in that shape, so the
-// next ones usually land in the same word and cost a bit OR in the cache;
-// the first free of another word publishes the batch: one atomic OR of the
-// whole word into the freed bitmap and one atomic add of its count
-// (spans.Span.PublishFreed), then, for a span no cache owns, the class
-// lock if the count crossed relistAt or reached the span's live objects,
-// exactly as a single remote free did. Frees in random order publish one
-// slot a time, as before, plus the byte store.
+// next ones usually land in the same word and cost a bit OR in the cache.
+// The batch is published (spans.Span.PublishFreed: one atomic OR of the
+// word into the freed bitmap, one atomic add of its count) by the first
+// free into another word, by the cache's allocation slow path, by its
+// Close, and by the free that leaves a central span no live object outside
+// the batch, so that a span is freed when its last object is. Publishing
+// then does what a single remote free did: for a span no cache owns, the
+// class lock if the count crossed relistAt or covers every live object
+// (remoteCentral). Frees in random order publish one slot at a time, as
+// before, plus the byte store.
 //
 // Why it stays safe:
 //   - A double free is still refused at once: SlotRemote is not allocated,
@@ -45,10 +48,17 @@ import (
 //     so HeapAlloc and HeapObjects do not wait for publication.
 //
 // What a batch delays: at most 64 objects of one span per cache are freed
-// but not yet reusable, and keep their span in use, until the cache frees
-// into another word, takes its allocation slow path, or is closed (an
-// explicit Cache's Close, a per-P cache's trim). A per-P cache that goes
-// idle keeps its batch until its P allocates again.
+// but not yet reusable until the cache frees into another word, takes its
+// allocation slow path or is closed (an explicit Cache's Close, a per-P
+// cache's trim). The owner of their span cannot collect them meanwhile,
+// and a central span with them moves to the partial lists only once they
+// are published. A per-P cache that goes idle keeps its batch until its P
+// allocates again; one whose goroutine moved to another P mid-span can
+// leave that span in use until then.
+//
+// Heap.Free does not batch where goroutines do not know their P (the
+// offheap_nolinkname build): per-P caches are taken at random there, and
+// consecutive frees would rarely share a batch.
 
 // remoteBatch is a cache's remote frees not yet published: bits of slots
 // of word word of span s, each marked SlotRemote, and the record's gen
@@ -60,15 +70,13 @@ type remoteBatch struct {
 	gen  uint32
 }
 
-// addRemote frees allocated slot idx of s, a span no cache owns (gen its
-// record's generation), into c's batch, and counts the free. It returns
-// the batches to publish now, either may be empty: old, what the batch
-// held of another word, replaced by this free; due, the batch with this
-// free in it, when it would oblige its publisher to take the class lock
-// (remoteDue: its span reached relistAt, or has no live object left
-// outside the batch), so that the span is relisted or freed just when an
-// unbatched free would have done it. Small enough to inline in Heap.free.
-func (c *Cache) addRemote(s *spans.Span, idx uintptr, gen uint32) (old, due remoteBatch) {
+// addRemote frees allocated slot idx of s, a span c does not own (gen its
+// record's generation; central: no cache owns it), into c's batch, and
+// counts the free. It returns the batches to publish now, either may be
+// empty: old, what the batch held of another word, replaced by this free;
+// due, the batch with this free in it, when s is central and has no live
+// object left outside the batch (and old, if old is of s too).
+func (c *Cache) addRemote(s *spans.Span, idx uintptr, gen uint32, central bool) (old, due remoteBatch) {
 	s.MarkRemote(idx)
 	bump(&c.cnt.frees[s.Class])
 	w, bit := idx/64, uint64(1)<<(idx%64)
@@ -78,13 +86,16 @@ func (c *Cache) addRemote(s *spans.Span, idx uintptr, gen uint32) (old, due remo
 		old = c.rb
 		c.rb = remoteBatch{s: s, word: w, bits: bit, gen: gen}
 	}
-	// The count to come: this batch's, and old's if it is of the same span
-	// (publishEnd publishes old first).
+	// Due for the span's last object only, not at relistAt: that would
+	// hand the span to an allocating cache while this one goes on
+	// freeing into it, the two sharing its lines. The count to come is
+	// this batch's, and old's if it is of the same span (publishEnd
+	// publishes old first).
 	k := bits.OnesCount64(c.rb.bits)
 	if old.s == s {
 		k += bits.OnesCount64(old.bits)
 	}
-	if p := s.Pending(); remoteDue(s, p, p+int32(k)) {
+	if p := s.Pending(); central && p+int32(k) >= int32(s.Allocated()) {
 		due = c.takeRemote()
 	}
 	return old, due

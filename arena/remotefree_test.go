@@ -100,18 +100,17 @@ func TestRemoteBatchRefusesDoubleFree(t *testing.T) {
 }
 
 // TestRemoteBatchPublishesWhenDue checks the moments a batch goes out on
-// its own: a free that brings the span's frees to relistAt publishes at
-// once (the span moves to the partial lists just when an unbatched free
-// would have moved it), a free into another word publishes the batch it
-// replaces, and the free of the span's last object publishes and frees the
-// span, with no Close or allocation needed.
+// its own: a free into another word publishes the batch it replaces (and
+// the span moves to the partial lists once its published frees reach
+// relistAt), and the free of a central span's last object publishes at
+// once and frees the span, with no Close or allocation needed.
 func TestRemoteBatchPublishesWhenDue(t *testing.T) {
 	h := newTestHeap(t, quiet(Config{}))
 	const size = 16 // 512 objects: 8 words of 64 slots, relistAt 64
 	s, ps := centralSpan(t, h, size)
 	at := int(relistAt(s))
-	if at < 3 || len(ps) < 2*64 {
-		t.Fatalf("relistAt %d of %d objects: the test needs a batch below it and two words", at, len(ps))
+	if at < 3 || len(ps) < 3*64 {
+		t.Fatalf("relistAt %d of %d objects: the test needs a batch below it and three words", at, len(ps))
 	}
 	b := h.NewCache()
 	defer b.Close()
@@ -125,26 +124,30 @@ func TestRemoteBatchPublishesWhenDue(t *testing.T) {
 		t.Fatalf("%d batched frees under relistAt %d: pending %d, list %d; want 0, full", at-2, at, s.Pending(), s.List)
 	}
 	verifyOK(t, h)
-	// A free in word 0 publishes word 1's batch; one more and the span
-	// is due: both batches' frees make relistAt.
-	if err := b.Free(ps[0]); err != nil {
-		t.Fatal(err)
+	// Frees in word 0 publish word 1's batch: still under relistAt.
+	for _, p := range ps[:3] {
+		if err := b.Free(p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if s.Pending() != int32(at-2) || s.List != spans.ListFull {
-		t.Fatalf("after a free into another word: pending %d, list %d; want %d, full", s.Pending(), s.List, at-2)
-	}
-	if err := b.Free(ps[1]); err != nil {
-		t.Fatal(err)
-	}
-	if s.Pending() != int32(at) || s.List != spans.ListPartial {
-		t.Fatalf("after reaching relistAt: pending %d, list %d; want %d, partial", s.Pending(), s.List, at)
+		t.Fatalf("after frees into another word: pending %d, list %d; want %d, full", s.Pending(), s.List, at-2)
 	}
 	verifyOK(t, h)
-	// Every other object: the last free publishes and frees the span.
+	// A free in word 2 publishes word 0's three: past relistAt.
+	if err := b.Free(ps[128]); err != nil {
+		t.Fatal(err)
+	}
+	if s.Pending() != int32(at+1) || s.List != spans.ListPartial {
+		t.Fatalf("after publishing past relistAt: pending %d, list %d; want %d, partial", s.Pending(), s.List, at+1)
+	}
+	verifyOK(t, h)
+	// Every other object, in reverse: the last free publishes and frees
+	// the span.
 	cl := s.Class
-	for i, p := range ps {
-		if i >= 2 && (i < 64 || i >= 64+at-2) {
-			if err := b.Free(p); err != nil {
+	for i := len(ps) - 1; i >= 0; i-- {
+		if i >= 3 && i != 128 && (i < 64 || i >= 64+at-2) {
+			if err := b.Free(ps[i]); err != nil {
 				t.Fatal(err)
 			}
 		}
