@@ -170,8 +170,8 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 	if c == nil {
 		fc = h.fastP(pid)
 	}
-	local, raced, batched := false, false, false
-	var old, due remoteBatch
+	local, raced, batched, direct := false, false, false, false
+	var old, now remoteBatch
 	switch owner := s.Owner(); {
 	case fc != nil && owner == fc.id:
 		s.SetNeedZero()
@@ -179,11 +179,11 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		bump(&fc.cnt.frees[cl])
 		local = true
 	case fc != nil && (c != nil || perPByP) && *s.Slot(idx) == spans.SlotAllocated:
-		// A remote free goes into the cache's batch (remotefree.go),
+		// A remote free goes through the cache's batch (remotefree.go),
 		// except from Heap.Free where goroutines do not know their P
 		// (per-P caches taken at random: consecutive frees would rarely
 		// share a batch).
-		old, due = fc.addRemote(s, idx, gen, owner == spans.OwnerCentral)
+		old, now, direct = fc.addRemote(s, idx, gen, owner == spans.OwnerCentral)
 		batched = true
 	case !s.MarkFreed(idx):
 		raced = true
@@ -196,15 +196,16 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 		h.fastPDone(fc)
 	}
 	if batched {
-		if old.s == nil && due.s == nil {
+		var err error
+		if old.bits == 0 && now.bits == 0 {
 			h.endFast(c)
 		} else {
-			h.publishEnd(c, old, due)
+			err = h.publishEnd(c, old, now, direct, addr, idx)
 		}
 		if counted {
 			h.leave()
 		}
-		return nil
+		return err
 	}
 	if !local {
 		if raced {
@@ -215,7 +216,8 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 			return h.badFree(nil, s, addr, idx)
 		}
 		// Remote free of a sampled slot, from a P with no cache, or
-		// where goroutines do not know their P: not batched. The bit is counted, then the owner read: an owner
+		// where goroutines do not know their P: not batched. The bit is
+		// counted, then the owner read: an owner
 		// collects the bit when it runs dry or lets the span go (see
 		// uncacheSpan for that race); a central span may need its lists
 		// fixed or, if this was its last live object, to be freed. Only

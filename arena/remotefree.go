@@ -71,34 +71,36 @@ type remoteBatch struct {
 }
 
 // addRemote frees allocated slot idx of s, a span c does not own (gen its
-// record's generation; central: no cache owns it), into c's batch, and
-// counts the free. It returns the batches to publish now, either may be
-// empty: old, what the batch held of another word, replaced by this free;
-// due, the batch with this free in it, when s is central and has no live
-// object left outside the batch (and old, if old is of s too).
-func (c *Cache) addRemote(s *spans.Span, idx uintptr, gen uint32, central bool) (old, due remoteBatch) {
-	s.MarkRemote(idx)
+// record's generation; central: no cache owns it), and counts the free.
+// A free into the word of the cache's last remote free goes into the
+// batch: the slot is marked SlotRemote and its bit kept. Any other is
+// direct: it goes out alone, at once, with the slot left allocated as an
+// unbatched free leaves it (frees in random order gain nothing from a
+// batch and would pay the byte store), and its word is remembered, as an
+// empty batch, so that a next free into it starts one. addRemote returns
+// the batches to publish now, either may be empty: old, the batch a direct
+// free replaced; now, the direct free itself, or the batch when s is
+// central and has no live object left outside it.
+func (c *Cache) addRemote(s *spans.Span, idx uintptr, gen uint32, central bool) (old, now remoteBatch, direct bool) {
 	bump(&c.cnt.frees[s.Class])
 	w, bit := idx/64, uint64(1)<<(idx%64)
-	if c.rb.s == s && c.rb.word == w {
-		c.rb.bits |= bit
-	} else {
+	if c.rb.s != s || c.rb.word != w {
 		old = c.rb
-		c.rb = remoteBatch{s: s, word: w, bits: bit, gen: gen}
+		c.rb = remoteBatch{s: s, word: w}
+		return old, remoteBatch{s: s, word: w, bits: bit, gen: gen}, true
 	}
+	s.MarkRemote(idx)
+	if c.rb.bits == 0 {
+		c.rb.gen = gen // the record may have been reused since the word was noted
+	}
+	c.rb.bits |= bit
 	// Due for the span's last object only, not at relistAt: that would
 	// hand the span to an allocating cache while this one goes on
-	// freeing into it, the two sharing its lines. The count to come is
-	// this batch's, and old's if it is of the same span (publishEnd
-	// publishes old first).
-	k := bits.OnesCount64(c.rb.bits)
-	if old.s == s {
-		k += bits.OnesCount64(old.bits)
+	// freeing into it, the two sharing its lines.
+	if p := s.Pending(); central && p+int32(bits.OnesCount64(c.rb.bits)) >= int32(s.Allocated()) {
+		now = c.takeRemote()
 	}
-	if p := s.Pending(); central && p+int32(k) >= int32(s.Allocated()) {
-		due = c.takeRemote()
-	}
-	return old, due
+	return old, now, false
 }
 
 // takeRemote empties c's batch and returns what it held.
@@ -123,44 +125,49 @@ func (h *Heap) publish(b remoteBatch) (due bool, prev, n int32, bad spans.BadFre
 	return due, prev, n, bad
 }
 
-// publishEnd publishes old and due (either may be empty; addRemote's) from
-// Heap.free, which has ended its use of the per-P cache and leaves the fast
-// section of c (nil for Heap.Free) to publishEnd to end. It goes slow
-// first if a span needs the class lock or a racing double free must be
-// raised.
-func (h *Heap) publishEnd(c *Cache, old, due remoteBatch) {
-	var d [2]bool
+// publishEnd publishes old and now (addRemote's; either may be empty)
+// from Heap.free, which has ended its use of the per-P cache and leaves the
+// fast section of c (nil for Heap.Free) to publishEnd to end. It goes slow
+// first if a span needs the class lock or a double free raced: the free
+// being made (now, direct) gets ErrDoubleFree back, as an unbatched free
+// did; a raced free of an earlier batch panics with its report. addr and
+// idx are the free's, for that error.
+func (h *Heap) publishEnd(c *Cache, old, now remoteBatch, direct bool, addr, idx uintptr) error {
+	bs := [2]remoteBatch{old, now}
+	var due [2]bool
 	var prev, n [2]int32
-	var bad spans.BadFree
-	for i, b := range [2]remoteBatch{old, due} {
-		if b.s == nil {
-			continue
-		}
-		var bd spans.BadFree
-		d[i], prev[i], n[i], bd = h.publish(b)
-		if bad.N == 0 {
-			bad = bd
+	var bad [2]spans.BadFree
+	for i, b := range bs {
+		if b.bits != 0 {
+			due[i], prev[i], n[i], bad[i] = h.publish(b)
 		}
 	}
-	if !d[0] && !d[1] && bad.N == 0 {
+	if !due[0] && !due[1] && bad[0].N == 0 && bad[1].N == 0 {
 		h.endFast(c)
-		return
+		return nil
 	}
 	h.toSlow(c)
 	defer h.leave()
-	for i, b := range [2]remoteBatch{old, due} {
-		if d[i] {
+	for i, b := range bs {
+		if due[i] {
 			h.remoteCentral(b.s, b.s.Class, b.gen, prev[i], n[i])
 		}
 	}
-	h.panicIfBad(bad)
+	h.panicIfBad(bad[0])
+	if bad[1].N > 0 {
+		if direct {
+			return doubleFreeRace(addr, idx, now.s)
+		}
+		h.panicIfBad(bad[1])
+	}
+	return nil
 }
 
 // publishSlow publishes b (which may be empty) from a slow section, and
 // returns a racing double free it found, for the caller to raise when it
 // may.
 func (h *Heap) publishSlow(b remoteBatch) spans.BadFree {
-	if b.s == nil {
+	if b.bits == 0 {
 		return spans.BadFree{}
 	}
 	due, prev, n, bad := h.publish(b)

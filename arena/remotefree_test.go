@@ -50,12 +50,16 @@ func TestRemoteBatchRefusesDoubleFree(t *testing.T) {
 	b := h.NewCache()
 	other := h.NewCache()
 	defer other.Close()
+	// The first free into a word goes out at once (direct); the next
+	// one into it is batched.
 	p := ps[3]
-	if err := b.Free(p); err != nil {
-		t.Fatal(err)
+	for _, q := range []unsafe.Pointer{ps[2], p} {
+		if err := b.Free(q); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if got := *s.Slot(slotOf(s, p)); got != spans.SlotRemote || s.Pending() != 0 || s.FreedBit(slotOf(s, p)) {
-		t.Fatalf("after a batched free: slot state %d, pending %d, freed bit %v; want %d, 0, false",
+	if got := *s.Slot(slotOf(s, p)); got != spans.SlotRemote || s.Pending() != 1 || s.FreedBit(slotOf(s, p)) {
+		t.Fatalf("after a batched free: slot state %d, pending %d, freed bit %v; want %d, 1, false",
 			got, s.Pending(), s.FreedBit(slotOf(s, p)), spans.SlotRemote)
 	}
 	for name, free := range map[string]func(unsafe.Pointer) error{
@@ -69,19 +73,19 @@ func TestRemoteBatchRefusesDoubleFree(t *testing.T) {
 		t.Error("UsableSize of a batched free succeeded")
 	}
 	verifyOK(t, h)
-	if st := h.Stats(); st.HeapObjects != uint64(len(ps)-1) || st.Frees != 1 {
-		t.Errorf("after one free and three refused: HeapObjects %d, Frees %d; want %d, 1", st.HeapObjects, st.Frees, len(ps)-1)
+	if st := h.Stats(); st.HeapObjects != uint64(len(ps)-2) || st.Frees != 2 {
+		t.Errorf("after two frees and three refused: HeapObjects %d, Frees %d; want %d, 2", st.HeapObjects, st.Frees, len(ps)-2)
 	}
 	if err := b.Close(); err != nil { // publishes the batch
 		t.Fatal(err)
 	}
-	if s.Pending() != 1 || !s.FreedBit(slotOf(s, p)) {
-		t.Fatalf("after Close: pending %d, freed bit %v; want 1, true", s.Pending(), s.FreedBit(slotOf(s, p)))
+	if s.Pending() != 2 || !s.FreedBit(slotOf(s, p)) {
+		t.Fatalf("after Close: pending %d, freed bit %v; want 2, true", s.Pending(), s.FreedBit(slotOf(s, p)))
 	}
 	verifyOK(t, h)
 	// All but one more, so that the span stays.
 	for _, q := range ps[1:] {
-		if q != p {
+		if q != p && q != ps[2] {
 			if err := other.Free(q); err != nil {
 				t.Fatal(err)
 			}
@@ -120,26 +124,28 @@ func TestRemoteBatchPublishesWhenDue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if s.Pending() != 0 || s.List != spans.ListFull {
-		t.Fatalf("%d batched frees under relistAt %d: pending %d, list %d; want 0, full", at-2, at, s.Pending(), s.List)
+	// The first free into the word went out at once, the others wait.
+	if s.Pending() != 1 || s.List != spans.ListFull {
+		t.Fatalf("%d frees under relistAt %d: pending %d, list %d; want 1, full", at-2, at, s.Pending(), s.List)
 	}
 	verifyOK(t, h)
-	// Frees in word 0 publish word 1's batch: still under relistAt.
+	// A free in word 0 publishes word 1's batch, and itself: still
+	// under relistAt. The next two are batched.
 	for _, p := range ps[:3] {
 		if err := b.Free(p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if s.Pending() != int32(at-2) || s.List != spans.ListFull {
-		t.Fatalf("after frees into another word: pending %d, list %d; want %d, full", s.Pending(), s.List, at-2)
+	if s.Pending() != int32(at-1) || s.List != spans.ListFull {
+		t.Fatalf("after frees into another word: pending %d, list %d; want %d, full", s.Pending(), s.List, at-1)
 	}
 	verifyOK(t, h)
-	// A free in word 2 publishes word 0's three: past relistAt.
+	// A free in word 2 publishes word 0's two: past relistAt.
 	if err := b.Free(ps[128]); err != nil {
 		t.Fatal(err)
 	}
-	if s.Pending() != int32(at+1) || s.List != spans.ListPartial {
-		t.Fatalf("after publishing past relistAt: pending %d, list %d; want %d, partial", s.Pending(), s.List, at+1)
+	if s.Pending() != int32(at+2) || s.List != spans.ListPartial {
+		t.Fatalf("after publishing past relistAt: pending %d, list %d; want %d, partial", s.Pending(), s.List, at+2)
 	}
 	verifyOK(t, h)
 	// Every other object, in reverse: the last free publishes and frees
@@ -166,17 +172,19 @@ func TestRemoteBatchPublishedBySlowPath(t *testing.T) {
 	s, ps := centralSpan(t, h, 1024) // 8 objects, relistAt 4
 	b := h.NewCache()
 	defer b.Close()
-	if err := b.Free(ps[0]); err != nil {
-		t.Fatal(err)
+	for _, p := range ps[:2] { // the first goes out at once, the second waits
+		if err := b.Free(p); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if s.Pending() != 0 {
-		t.Fatalf("pending %d after one batched free", s.Pending())
+	if s.Pending() != 1 || s.FreedBit(1) {
+		t.Fatalf("pending %d, freed bit %v after a direct and a batched free; want 1, false", s.Pending(), s.FreedBit(1))
 	}
 	if _, err := b.Alloc(64); err != nil { // another class: a refill
 		t.Fatal(err)
 	}
-	if s.Pending() != 1 || !s.FreedBit(0) {
-		t.Fatalf("after the slow path: pending %d, freed bit %v; want 1, true", s.Pending(), s.FreedBit(0))
+	if s.Pending() != 2 || !s.FreedBit(1) {
+		t.Fatalf("after the slow path: pending %d, freed bit %v; want 2, true", s.Pending(), s.FreedBit(1))
 	}
 	verifyOK(t, h)
 }
@@ -192,8 +200,10 @@ func TestRemoteBatchRacingDoubleFree(t *testing.T) {
 	s, ps := centralSpan(t, h, 64)
 	b := h.NewCache()
 	p := ps[5]
-	if err := b.Free(p); err != nil {
-		t.Fatal(err)
+	for _, q := range []unsafe.Pointer{ps[4], p} { // p is batched
+		if err := b.Free(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	i := slotOf(s, p)
 	// The racing free: what Heap.free's unbatched remote path does.
@@ -204,15 +214,15 @@ func TestRemoteBatchRacingDoubleFree(t *testing.T) {
 	bump(&h.sharedCnt.frees[s.Class])
 	msg := catchPanic(func() { _ = b.Close() })
 	wantMessage(t, msg, "racing double free", fmt.Sprintf("%#x", uintptr(p)), "freed bit already set", fmt.Sprintf("span %d ", s.ID()))
-	if s.Pending() != 1 {
-		t.Errorf("pending %d after the raced publish, want 1", s.Pending())
+	if s.Pending() != 2 {
+		t.Errorf("pending %d after the raced publish, want 2", s.Pending())
 	}
-	if st := h.Stats(); st.Frees != 1 || st.HeapObjects != uint64(len(ps)-1) {
-		t.Errorf("Frees %d, HeapObjects %d; want 1, %d", st.Frees, st.HeapObjects, len(ps)-1)
+	if st := h.Stats(); st.Frees != 2 || st.HeapObjects != uint64(len(ps)-2) {
+		t.Errorf("Frees %d, HeapObjects %d; want 2, %d", st.Frees, st.HeapObjects, len(ps)-2)
 	}
 	verifyOK(t, h)
 	for _, q := range ps {
-		if q != p {
+		if q != p && q != ps[4] {
 			if err := h.Free(q); err != nil {
 				t.Fatal(err)
 			}
