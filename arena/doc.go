@@ -79,17 +79,18 @@
 // ones drain and are freed, so after a mass delete the heap shrinks back
 // towards its live size.
 //
-// Remote frees are batched (remotefree.go): the freeing cache marks the
-// slot's state byte remote-freed, which already refuses any other free of
-// the object, and collects the slot in a bit mask of one 64-slot word of
-// the span; the next free into another word, the cache's allocation slow
-// path or its Close publishes the mask with one atomic OR and one atomic
-// add, and so does the free of a central span's last live object. In the
-// producer/consumer shape this took the consumer's two contended atomics
-// per free down to two per batch. What it delays: up to 64 freed objects
-// per cache stay unusable, keeping their span, until the cache frees
-// elsewhere, allocates on its slow path or closes; a per-P cache's batch
-// waits for its P's next slow path.
+// Remote frees are batched (remotefree.go): after a first free into a
+// 64-slot word of a span, which goes out at once, the freeing cache marks
+// the slots of its next frees into that word remote-freed (a state byte
+// store, which already refuses any other free of the object) and collects
+// them in a bit mask; the next free into another word, the cache's
+// allocation slow path or its Close publishes the mask with one atomic OR
+// and one atomic add, and so does the free of a central span's last live
+// object. In the producer/consumer shape this took the consumer's two
+// contended atomics per free down to two per batch. What it delays: up to
+// 64 freed objects per cache stay unusable, keeping their span, until the
+// cache frees elsewhere, allocates on its slow path or closes; a per-P
+// cache's batch waits for its P's next slow path.
 //
 // A free reads the page's entry in the span table, the span header's first
 // line (state, owner, class, base, size, and the count of pending remote

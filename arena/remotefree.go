@@ -16,19 +16,21 @@ import (
 // and those atomics, on lines moving between the cores, were most of the
 // consumer's cost.
 //
-// Now the freeing cache marks the slot SlotRemote with a plain byte store
-// and notes the slot in its remoteBatch, which holds frees of one 64-slot
-// word of one span. Frees arrive in allocation order in that shape, so the
-// next ones usually land in the same word and cost a bit OR in the cache.
-// The batch is published (spans.Span.PublishFreed: one atomic OR of the
-// word into the freed bitmap, one atomic add of its count) by the first
-// free into another word, by the cache's allocation slow path, by its
-// Close, and by the free that leaves a central span no live object outside
-// the batch, so that a span is freed when its last object is. Publishing
-// then does what a single remote free did: for a span no cache owns, the
-// class lock if the count crossed relistAt or covers every live object
-// (remoteCentral). Frees in random order publish one slot at a time, as
-// before, plus the byte store.
+// Now a remote free into the same 64-slot word of the same span as the
+// cache's previous remote free goes into the cache's remoteBatch: the slot
+// is marked SlotRemote with a plain byte store and its bit kept in the
+// cache. Frees arrive in allocation order in that shape, so after the first
+// free into a word the next ones land in it and cost a bit OR. The first
+// free into a word goes out alone, at once, as every remote free did before
+// (frees in random order, larson's, gain nothing from a batch and would pay
+// the byte store). The batch is published (spans.Span.PublishFreed: one
+// atomic OR of the word into the freed bitmap, one atomic add of its count)
+// by the first free into another word, by the cache's allocation slow path,
+// by its Close, and by the free that leaves a central span no live object
+// outside the batch, so that a span is freed when its last object is.
+// Publishing then does what a single remote free did: for a span no cache
+// owns, the class lock if the count crossed relistAt or covers every live
+// object (remoteCentral).
 //
 // Why it stays safe:
 //   - A double free is still refused at once: SlotRemote is not allocated,
