@@ -527,7 +527,7 @@ func TestActiveDefrag(t *testing.T) {
 	if share := num(m, "defrag_cpu_share"); share < defragShareMin || share > defragShareMax {
 		t.Errorf("INFO defrag_cpu_share %v, outside [%v, %v]", share, defragShareMin, defragShareMax)
 	}
-	if maxStep := num(m, "defrag_max_step_seconds"); maxStep > 0.05 {
+	if maxStep := num(m, "defrag_max_step_seconds"); maxStep > maxDefragStep.Seconds() {
 		t.Errorf("a defrag step held a shard lock for %.1f ms", maxStep*1000)
 	}
 	pipeline(t, c, n/10, func(i int) []string { return []string{"GET", "k" + strconv.Itoa(10*i)} },
