@@ -170,73 +170,40 @@ func (h *Heap) free(c *Cache, pid int, p unsafe.Pointer, s *spans.Span) error {
 	if c == nil {
 		fc = h.fastP(pid)
 	}
-	local, raced, batched, direct := false, false, false, false
+	// A remote free goes out as a batch (remotefree.go): the cache's,
+	// or a batch of this free alone, published at once, where it cannot
+	// join one (a sampled slot, a P with no cache, or Heap.Free where
+	// goroutines do not know their P, per-P caches taken at random).
 	var old, now remoteBatch
+	direct := true
 	switch owner := s.Owner(); {
 	case fc != nil && owner == fc.id:
 		s.SetNeedZero()
 		fc.localFree(&fc.cls[cl], s, idx)
 		bump(&fc.cnt.frees[cl])
-		local = true
 	case fc != nil && (c != nil || perPByP) && *s.Slot(idx) == spans.SlotAllocated:
-		// A remote free goes through the cache's batch (remotefree.go),
-		// except from Heap.Free where goroutines do not know their P
-		// (per-P caches taken at random: consecutive frees would rarely
-		// share a batch).
 		old, now, direct = fc.addRemote(s, idx, gen, owner == spans.OwnerCentral)
-		batched = true
-	case !s.MarkFreed(idx):
-		raced = true
-	case fc != nil:
-		bump(&fc.cnt.frees[cl])
 	default:
-		atomic.AddUint64(&h.sharedCnt.frees[cl], 1)
+		if fc != nil {
+			bump(&fc.cnt.frees[cl])
+		} else {
+			atomic.AddUint64(&h.sharedCnt.frees[cl], 1)
+		}
+		now = remoteBatch{s: s, word: idx / 64, bits: 1 << (idx % 64), gen: gen}
 	}
 	if c == nil && fc != nil {
 		h.fastPDone(fc)
 	}
-	if batched {
-		var err error
-		if old.bits == 0 && now.bits == 0 {
-			h.endFast(c)
-		} else {
-			err = h.publishEnd(c, old, now, direct, addr, idx)
-		}
-		if counted {
-			h.leave()
-		}
-		return err
+	var err error
+	if old.bits == 0 && now.bits == 0 {
+		h.endFast(c)
+	} else {
+		err = h.publishEnd(c, old, now, direct, addr, idx)
 	}
-	if !local {
-		if raced {
-			h.toSlow(c)
-			if counted {
-				h.leave()
-			}
-			return h.badFree(nil, s, addr, idx)
-		}
-		// Remote free of a sampled slot, from a P with no cache, or
-		// where goroutines do not know their P: not batched. The bit is
-		// counted, then the owner read: an owner
-		// collects the bit when it runs dry or lets the span go (see
-		// uncacheSpan for that race); a central span may need its lists
-		// fixed or, if this was its last live object, to be freed. Only
-		// those take the class lock (remoteDue says when).
-		n := s.NotePending()
-		if s.Owner() == spans.OwnerCentral && remoteDue(s, n-1, n) {
-			h.toSlow(c)
-			h.remoteCentralLeave(s, cl, gen, n)
-			if counted {
-				h.leave()
-			}
-			return nil
-		}
-	}
-	h.endFast(c)
 	if counted {
 		h.leave()
 	}
-	return nil
+	return err
 }
 
 // freeRare frees a pointer in no small-object span: it is either bad or in
@@ -257,24 +224,14 @@ func (h *Heap) freeRare(s *spans.Span, addr uintptr) error {
 
 // badFree builds the error of a free refused in a small-object span: kind
 // ErrInvalidPointer for an address inside an object, ErrDoubleFree for a
-// free slot, nil for a free that lost the race to a concurrent one. It
-// runs in a slow section and ends it (formatting allocates, and reads the
-// span record).
+// slot that is not allocated. It runs in a slow section and ends it
+// (formatting allocates, and reads the span record).
 func (h *Heap) badFree(kind error, s *spans.Span, addr, idx uintptr) error {
 	defer h.leave()
-	switch kind {
-	case ErrInvalidPointer:
+	if kind == ErrInvalidPointer {
 		return fmt.Errorf("%w: %#x is inside an object of %s", ErrInvalidPointer, addr, s.Describe())
-	case ErrDoubleFree:
-		return fmt.Errorf("%w: %#x (slot %d of %s)", ErrDoubleFree, addr, idx, s.Describe())
 	}
-	return doubleFreeRace(addr, idx, s)
-}
-
-// remoteCentralLeave is remoteCentral ending the slow section it runs in.
-func (h *Heap) remoteCentralLeave(s *spans.Span, cl uint8, gen uint32, n int32) {
-	defer h.leave()
-	h.remoteCentral(s, cl, gen, n-1, n)
+	return fmt.Errorf("%w: %#x (slot %d of %s)", ErrDoubleFree, addr, idx, s.Describe())
 }
 
 func doubleFreeRace(addr, idx uintptr, s *spans.Span) error {

@@ -29,9 +29,9 @@ import (
 // called concurrently (pass it between goroutines only with
 // synchronisation). Objects it allocates may be freed through any Cache of
 // the same Heap or through the Heap itself. Close hands its spans and
-// cached pages back, and publishes its last batch of frees into spans no
-// cache owns (up to 64 objects of one span, remotefree.go); a Cache that
-// is never closed keeps them.
+// cached pages back, and publishes its last batch of frees into spans it
+// does not own (up to 64 objects of one span, remotefree.go); a Cache
+// that is never closed keeps them.
 type Cache struct {
 	h  *Heap
 	id uint32

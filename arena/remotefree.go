@@ -60,7 +60,9 @@ import (
 //
 // Heap.Free does not batch where goroutines do not know their P (the
 // offheap_nolinkname build): per-P caches are taken at random there, and
-// consecutive frees would rarely share a batch.
+// consecutive frees would rarely share a batch. Those frees, and those of
+// sampled slots or from a P with no cache, go out as batches of one,
+// published at once: every remote free takes the same road.
 
 // remoteBatch is a cache's remote frees not yet published: bits of slots
 // of word word of span s, each marked SlotRemote, and the record's gen
@@ -113,7 +115,7 @@ func (c *Cache) takeRemote() remoteBatch {
 }
 
 // publish sets b's freed bits and counts them. It reports whether the
-// span needs the class lock (settle), with the pending counts before and
+// span needs the class lock (remoteCentral), with the pending counts before and
 // after, and what raced: bits that were set already, whose frees it takes
 // back off Stats' Frees. Atomics only: it may run in a fast section.
 func (h *Heap) publish(b remoteBatch) (due bool, prev, n int32, bad spans.BadFree) {
